@@ -1,0 +1,405 @@
+package announce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
+	listers "github.com/teleop/teleop/operator/generated/listers/api/v1alpha1"
+)
+
+// Event reasons recorded on TeleApps.
+const (
+	ReasonAnnounced       = "Announced"
+	ReasonChatUnreachable = "ChatUnreachable"
+	ReasonAnnounceFailed  = "AnnounceFailed"
+)
+
+// FieldManager names the announcer's writes in managedFields.
+const FieldManager = "teleop-announce"
+
+var metav1PatchOptions = metav1.PatchOptions{FieldManager: FieldManager}
+
+// DefaultSettle is how long a phase must hold before it is announced, so
+// that a flap (Ready → Degraded → Ready within seconds) is not announced.
+const DefaultSettle = 3 * time.Second
+
+// Options tune a Controller.
+type Options struct {
+	// NotifyChats are told about every TeleApp, on top of its spec.notify.chats.
+	NotifyChats []string
+	// Settle is how long a phase must hold before it is announced; zero
+	// announces at once. cmd uses DefaultSettle.
+	Settle time.Duration
+	// Clock is the time source; the real clock when nil.
+	Clock clock.WithTicker
+}
+
+// Controller announces the changes of TeleApps to the chats that follow them.
+type Controller struct {
+	client   versioned.Interface
+	lister   listers.TeleAppLister
+	synced   cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	notifier Notifier
+	recorder record.EventRecorder
+	chats    []string
+	settle   time.Duration
+	clock    clock.WithTicker
+
+	mu sync.Mutex
+	// settling holds, per TeleApp, a phase seen but not yet held for Settle.
+	settling map[cache.ObjectName]candidate
+	// delivered remembers which chat already has which notice of a delivery
+	// that is not complete yet, so a retry does not tell anyone twice.
+	delivered map[cache.ObjectName]map[string]bool
+}
+
+// candidate is a phase waiting to settle.
+type candidate struct {
+	phase v1alpha1.Phase
+	since time.Time
+}
+
+// NewController returns a controller fed by the TeleApp informer. Call Run to start it.
+func NewController(client versioned.Interface, teleApps informers.TeleAppInformer, notifier Notifier, recorder record.EventRecorder, opts Options) (*Controller, error) {
+	if opts.Settle < 0 {
+		return nil, fmt.Errorf("settle time %s is negative", opts.Settle)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	c := &Controller{
+		client: client,
+		lister: teleApps.Lister(),
+		synced: teleApps.Informer().HasSynced,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "announce", Clock: opts.Clock},
+		),
+		notifier:  notifier,
+		recorder:  recorder,
+		chats:     opts.NotifyChats,
+		settle:    opts.Settle,
+		clock:     opts.Clock,
+		settling:  map[cache.ObjectName]candidate{},
+		delivered: map[cache.ObjectName]map[string]bool{},
+	}
+	_, err := teleApps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+		DeleteFunc: c.enqueue,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch TeleApps: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// Run waits for the informer's cache, then announces with the given number
+// of workers until ctx ends. Each worker delivers one TeleApp at a time, to
+// all its chats at once, so workers × chats notices can be pending in the
+// sender, which lets it coalesce them.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
+		return fmt.Errorf("announce: TeleApp cache did not sync: %w", ctx.Err())
+	}
+	slog.Info("announcer started", "workers", workers, "notifyChats", len(c.chats), "settle", c.settle)
+	for range workers {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "announcing failed, will retry", "teleapp", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// sync compares the TeleApp with what was last announced about it and
+// announces the difference.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
+	app, err := c.lister.TeleApps(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		c.forget(key)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	chats := c.chatsOf(app)
+	switch {
+	case app.DeletionTimestamp != nil:
+		return c.syncDeleted(ctx, key, app, chats)
+	case len(chats) == 0:
+		// Nobody to tell: no finalizer should hold the TeleApp.
+		c.forget(key)
+		return c.removeFinalizer(ctx, app)
+	case !slices.Contains(app.Finalizers, Finalizer):
+		return c.adopt(ctx, app)
+	}
+
+	prev, ok, err := recorded(app)
+	if err != nil {
+		slog.Warn("unreadable announce record, starting afresh", "teleapp", key, "err", err)
+	}
+	if !ok {
+		prev = baseline(app)
+	}
+	next, notices := c.plan(key, app, prev)
+	if next == prev {
+		return nil
+	}
+	if err := c.deliver(ctx, key, app, chats, notices); err != nil {
+		return err
+	}
+	if err := c.record(ctx, app, next); err != nil {
+		return err
+	}
+	c.clearDelivered(key)
+	for _, n := range notices {
+		slog.Info("announced", "teleapp", key, "kind", n.Kind, "chats", len(chats), "actor", n.Actor)
+		c.recorder.Eventf(app, "Normal", ReasonAnnounced, "Announced %s to %d chats", n.Kind, len(chats))
+	}
+	return nil
+}
+
+// plan works out what to announce about app since prev, and the record to
+// keep once it was announced. A phase is announced once it held for the
+// settle time; until then the key is looked at again when it will have.
+func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
+	next := prev
+	var notices []Notice
+	if desired := desiredReplicas(app); desired != prev.Replicas {
+		notices = append(notices, scaledNotice(app, prev.Replicas))
+		next.Replicas = desired
+		next.Generation = app.Generation
+	}
+	if phase, ok := c.settledPhase(key, app, prev.Phase); ok {
+		if phase != v1alpha1.PhaseProgressing {
+			notices = append(notices, notice(app, Kind(phase)))
+		}
+		next.Phase = phase
+		next.Generation = app.Generation
+	}
+	return next, notices
+}
+
+// settledPhase returns the TeleApp's phase class when it differs from prev
+// and has held for the settle time. A phase that reverts to prev before then
+// is forgotten.
+func (c *Controller) settledPhase(key cache.ObjectName, app *v1alpha1.TeleApp, prev v1alpha1.Phase) (v1alpha1.Phase, bool) {
+	phase, current := currentClass(app)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !current {
+		return "", false // the status update to come will bring the key back
+	}
+	if phase == prev {
+		delete(c.settling, key)
+		return "", false
+	}
+	now := c.clock.Now()
+	cand, seen := c.settling[key]
+	if !seen || cand.phase != phase {
+		cand = candidate{phase: phase, since: now}
+		c.settling[key] = cand
+	}
+	if held := now.Sub(cand.since); held < c.settle {
+		c.queue.AddAfter(key, c.settle-held)
+		return "", false
+	}
+	delete(c.settling, key)
+	return phase, true
+}
+
+// syncDeleted announces a deletion, then lets the TeleApp go.
+func (c *Controller) syncDeleted(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, chats []string) error {
+	if !slices.Contains(app.Finalizers, Finalizer) {
+		c.forget(key)
+		return nil
+	}
+	deleted := notice(app, KindDeleted)
+	deleted.Actor = deletedBy(app)
+	if err := c.deliver(ctx, key, app, chats, []Notice{deleted}); err != nil {
+		return err
+	}
+	if err := c.removeFinalizer(ctx, app); err != nil {
+		return err
+	}
+	slog.Info("announced", "teleapp", key, "kind", KindDeleted, "chats", len(chats), "actor", deleted.Actor)
+	c.forget(key)
+	return nil
+}
+
+// deliver hands every notice to every chat, the chats in parallel and each
+// chat's notices in order. A chat that already got a notice in an earlier,
+// partly failed attempt does not get it again; an unreachable chat counts
+// as delivered. It fails when any chat may still take a notice later.
+func (c *Controller) deliver(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, chats []string, notices []Notice) error {
+	if len(notices) == 0 {
+		return nil
+	}
+	errs := make([]error, len(chats))
+	var wg sync.WaitGroup
+	for i, chat := range chats {
+		wg.Go(func() {
+			for _, n := range notices {
+				id := deliveryID(chat, n)
+				if c.wasDelivered(key, id) {
+					continue
+				}
+				err := c.notifier.Notify(ctx, chat, n)
+				if errors.Is(err, ErrUnreachable) {
+					slog.Warn("chat unreachable, notice dropped", "teleapp", key, "chat", chat, "kind", n.Kind, "err", err)
+					c.recorder.Eventf(app, "Warning", ReasonChatUnreachable, "Chat %s cannot be reached: %v", chat, err)
+				} else if err != nil {
+					errs[i] = fmt.Errorf("notify chat %s of %s %s: %w", chat, key, n.Kind, err)
+					return // the rest must follow this one, in order
+				}
+				c.markDelivered(key, id)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.recorder.Eventf(app, "Warning", ReasonAnnounceFailed, "Announcing failed, will retry: %v", err)
+		return err
+	}
+	return nil
+}
+
+// deliveryID identifies a notice to a chat within one delivery.
+func deliveryID(chat string, n Notice) string {
+	return fmt.Sprintf("%s/%s/%d/%d/%d", chat, n.Kind, n.Generation, n.FromReplicas, n.ToReplicas)
+}
+
+func (c *Controller) wasDelivered(key cache.ObjectName, id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.delivered[key][id]
+}
+
+func (c *Controller) markDelivered(key cache.ObjectName, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.delivered[key] == nil {
+		c.delivered[key] = map[string]bool{}
+	}
+	c.delivered[key][id] = true
+}
+
+func (c *Controller) clearDelivered(key cache.ObjectName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.delivered, key)
+}
+
+// forget drops what is remembered about a TeleApp that is gone.
+func (c *Controller) forget(key cache.ObjectName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.delivered, key)
+	delete(c.settling, key)
+}
+
+// chatsOf lists the chats told about app: its own and the configured ones, once each.
+func (c *Controller) chatsOf(app *v1alpha1.TeleApp) []string {
+	var chats []string
+	if app.Spec.Notify != nil {
+		chats = append(chats, app.Spec.Notify.Chats...)
+	}
+	chats = append(chats, c.chats...)
+	slices.Sort(chats)
+	return slices.Compact(chats)
+}
+
+// adopt puts the finalizer on a TeleApp that has chats to notify, with the
+// baseline record when it has none yet, in one write.
+func (c *Controller) adopt(ctx context.Context, app *v1alpha1.TeleApp) error {
+	meta := map[string]any{
+		"resourceVersion": app.ResourceVersion,
+		"finalizers":      append(slices.Clone(app.Finalizers), Finalizer),
+	}
+	if _, ok := app.Annotations[AnnotationAnnounced]; !ok {
+		meta["annotations"] = map[string]string{AnnotationAnnounced: baseline(app).encode()}
+	}
+	return c.patch(ctx, app, meta, "add finalizer to")
+}
+
+func (c *Controller) removeFinalizer(ctx context.Context, app *v1alpha1.TeleApp) error {
+	if !slices.Contains(app.Finalizers, Finalizer) {
+		return nil
+	}
+	kept := slices.DeleteFunc(slices.Clone(app.Finalizers), func(f string) bool { return f == Finalizer })
+	return c.patch(ctx, app, map[string]any{"resourceVersion": app.ResourceVersion, "finalizers": kept}, "remove finalizer from")
+}
+
+// record keeps what was announced in the TeleApp's annotation. The value
+// does not depend on the rest of the object, so no resourceVersion guard.
+func (c *Controller) record(ctx context.Context, app *v1alpha1.TeleApp, a announced) error {
+	return c.patch(ctx, app, map[string]any{"annotations": map[string]string{AnnotationAnnounced: a.encode()}}, "record announcement on")
+}
+
+// patch merge-patches the TeleApp's metadata. A resourceVersion in meta makes
+// the write fail with a conflict when the TeleApp changed meanwhile; the
+// informer then brings the newer version.
+func (c *Controller) patch(ctx context.Context, app *v1alpha1.TeleApp, meta map[string]any, what string) error {
+	body, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
+	}
+	_, err = c.client.TeleopV1alpha1().TeleApps(app.Namespace).Patch(ctx, app.Name, types.MergePatchType, body, metav1PatchOptions)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
+	}
+	return nil
+}
