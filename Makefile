@@ -1,0 +1,45 @@
+# teleop: everything builds from Go, the Go module proxy and Debian's apt.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+include hack/cluster/cluster.mk
+
+.PHONY: all build test unit lint generate verify dev bench fuzz soak clean
+
+all: build
+
+build: ## bin/teleop
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/teleop ./cmd/teleop
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+generate: ## regenerate deepcopy, CRDs and clients
+	hack/codegen/update.sh
+	cp deploy/crds/teleop.io_teleapps.yaml deploy/helm/teleop/crds/
+
+verify: ## generated code and CRDs match the types
+	hack/codegen/verify.sh
+	diff -u deploy/crds/teleop.io_teleapps.yaml deploy/helm/teleop/crds/teleop.io_teleapps.yaml
+
+unit: ## tests that need no cluster
+	TELEOP_SKIP_CLUSTER=1 $(GO) test -count=1 ./...
+
+test: lint verify build cluster-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
+	hack/test.sh
+
+fuzz: ## longer fuzzing (FUZZTIME=5m make fuzz)
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
+bench: build cluster-bin ## benchmarks on the real control plane, see docs/benchmarks.md
+	hack/bench.sh
+
+dev: build cluster-bin ## a local control plane, teleop on it, and a console chat
+	hack/dev.sh
+
+clean:
+	rm -rf bin
