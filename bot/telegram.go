@@ -1,0 +1,276 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+)
+
+// Telegram is the Telegram transport: it receives updates by long polling or
+// webhook and hands them to a Handler, and sends replies through its
+// rate-limited Sender.
+type Telegram struct {
+	cfg    Config
+	api    *api
+	self   tgbotapi.User
+	sender *Sender
+	log    *slog.Logger
+}
+
+// Command is one entry of the bot's command menu.
+type Command struct {
+	Command     string
+	Description string
+}
+
+// New checks cfg and the token (getMe, essential) and returns the transport.
+// Its Sender runs from now on; Close stops it.
+func New(cfg Config) (*Telegram, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a := newAPI(cfg.Token, cfg.Endpoint, cfg.HTTPClient)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
+	defer cancel()
+	raw, err := a.call(ctx, "getMe", nil)
+	if err != nil {
+		return nil, fmt.Errorf("telegram: check the bot token: %w", err)
+	}
+	var self tgbotapi.User
+	if err := json.Unmarshal(raw, &self); err != nil {
+		return nil, fmt.Errorf("telegram getMe: decode: %w", err)
+	}
+	log := cfg.Logger.With("bot", self.UserName)
+	log.Info("connected to the Telegram Bot API", "id", self.ID, "mode", cfg.Mode)
+	return &Telegram{
+		cfg:    cfg,
+		api:    a,
+		self:   self,
+		sender: newSender(a, cfg.Limits, cfg.RequestTimeout, cfg.Metrics, log),
+		log:    log,
+	}, nil
+}
+
+// Username is the bot's @username without the @.
+func (t *Telegram) Username() string { return t.self.UserName }
+
+// Messenger is the rate-limited sender for all outgoing traffic.
+func (t *Telegram) Messenger() Messenger { return t.sender }
+
+// Close stops the sender; Sends waiting in its queue fail with ErrClosed.
+func (t *Telegram) Close() { t.sender.Close() }
+
+// SetCommands registers the command menu (setMyCommands). An endpoint without
+// the method is logged and skipped.
+func (t *Telegram) SetCommands(ctx context.Context, commands []Command) error {
+	list := make([]tgbotapi.BotCommand, len(commands))
+	for i, c := range commands {
+		list[i] = tgbotapi.BotCommand{Command: c.Command, Description: c.Description}
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+	defer cancel()
+	_, err := t.api.request(ctx, "setMyCommands", tgbotapi.NewSetMyCommands(list...))
+	if apiCode(err) == http.StatusNotFound {
+		t.log.Warn("endpoint lacks setMyCommands; command menu not registered")
+		return nil
+	}
+	return err
+}
+
+// Run receives updates in the configured mode and hands them to h until ctx
+// ends; it returns nil then, or an error if receiving cannot work at all
+// (bad token, an endpoint without getUpdates, a listen address in use).
+func (t *Telegram) Run(ctx context.Context, h Handler) error {
+	if t.cfg.Mode == ModeWebhook {
+		return t.serveWebhook(ctx, h)
+	}
+	return t.poll(ctx, h)
+}
+
+// maxPending bounds the updates accepted and not yet handled.
+const maxPending = 1000
+
+// poll long-polls getUpdates. The offset that confirms updates to Telegram
+// advances only past updates that were handled (or are not for the bot), so
+// a crash mid-way redelivers the rest; the Journal keeps a redelivered
+// update that had started from running twice.
+func (t *Telegram) poll(ctx context.Context, h Handler) error {
+	if err := t.deleteWebhook(ctx); err != nil {
+		return err
+	}
+	d := newDispatcher(ctx, h, t.cfg.Workers, maxPending, t.log)
+	defer d.wait()
+	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout)
+
+	var offset, confirmed int
+	retry := newBackoff(time.Second, time.Minute)
+	for ctx.Err() == nil {
+		updates, err := t.getUpdates(ctx, offset, 100, t.cfg.PollTimeout)
+		if ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			if !isTransient(err) {
+				return fmt.Errorf("telegram: polling stopped: %w", err)
+			}
+			t.waitAfter(ctx, err, retry.next())
+			continue
+		}
+		retry.reset()
+		confirmed = offset
+		if offset, err = t.handleBatch(ctx, d, updates, offset); err != nil {
+			t.log.Warn("could not record an update as handled; retrying", "err", err)
+			sleep(ctx, retry.next())
+		}
+	}
+	if offset != confirmed {
+		t.confirm(offset)
+	}
+	return nil
+}
+
+// waitAfter logs a failed poll and waits before the next.
+func (t *Telegram) waitAfter(ctx context.Context, err error, wait time.Duration) {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
+		wait = apiErr.RetryAfter
+	}
+	if apiCode(err) == http.StatusConflict {
+		t.log.Warn("getUpdates conflict: another instance is polling this bot or a webhook is set", "retry_in", wait, "err", err)
+	} else {
+		t.log.Warn("getUpdates failed", "retry_in", wait, "err", err)
+	}
+	sleep(ctx, wait)
+}
+
+// handleBatch claims and dispatches updates, waits until they are handled
+// and returns the offset that confirms them. If the Journal fails, it
+// returns the offset of the update it could not claim.
+func (t *Telegram) handleBatch(ctx context.Context, d *dispatcher, updates []tgbotapi.Update, offset int) (int, error) {
+	var handled sync.WaitGroup
+	defer handled.Wait()
+	for _, tu := range updates {
+		u, ok := fromTelegram(tu)
+		if !ok {
+			t.log.Debug("ignoring update", "update", tu.UpdateID)
+			offset = tu.UpdateID + 1
+			continue
+		}
+		first, err := t.cfg.Journal.Claim(ctx, u.ID)
+		if err != nil {
+			return offset, fmt.Errorf("claim update %d: %w", u.ID, err)
+		}
+		if !first {
+			t.log.Info("skipping an update handled before", "update", u.ID, "chat", u.ChatID)
+			offset = tu.UpdateID + 1
+			continue
+		}
+		t.cfg.Metrics.updateReceived()
+		handled.Add(1)
+		if err := d.submit(ctx, u, handled.Done); err != nil {
+			handled.Done()
+			return offset, err
+		}
+		offset = tu.UpdateID + 1
+	}
+	return offset, nil
+}
+
+// confirm tells Telegram that every update before offset was handled, on the
+// way out, so that the next start does not fetch them again.
+func (t *Telegram) confirm(offset int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := t.getUpdates(ctx, offset, 1, 0); err != nil {
+		t.log.Warn("could not confirm handled updates; they will be fetched again and skipped", "offset", offset, "err", err)
+	}
+}
+
+func (t *Telegram) getUpdates(ctx context.Context, offset, limit int, timeout time.Duration) ([]tgbotapi.Update, error) {
+	seconds := int((timeout + time.Second - 1) / time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout+t.cfg.RequestTimeout)
+	defer cancel()
+	raw, err := t.api.request(ctx, "getUpdates", tgbotapi.UpdateConfig{
+		Offset: offset, Limit: limit, Timeout: seconds,
+		AllowedUpdates: []string{"message", "callback_query"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var updates []tgbotapi.Update
+	if err := json.Unmarshal(raw, &updates); err != nil {
+		return nil, &APIError{Method: "getUpdates", Err: fmt.Errorf("decode: %w", err)}
+	}
+	return updates, nil
+}
+
+// deleteWebhook makes polling possible; an endpoint without the method has
+// no webhook to delete.
+func (t *Telegram) deleteWebhook(ctx context.Context) error {
+	retry := newBackoff(time.Second, time.Minute)
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+		_, err := t.api.request(callCtx, "deleteWebhook", tgbotapi.DeleteWebhookConfig{})
+		cancel()
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return nil
+		case apiCode(err) == http.StatusNotFound:
+			t.log.Warn("endpoint lacks deleteWebhook; skipped", "err", err)
+			return nil
+		case !isTransient(err):
+			return fmt.Errorf("telegram: %w", err)
+		}
+		wait := retry.next()
+		t.log.Warn("deleteWebhook failed", "retry_in", wait, "err", err)
+		sleep(ctx, wait)
+	}
+}
+
+// backoff is an exponential back-off with jitter: each wait is drawn from
+// [d/2, d) where d doubles from min up to max.
+type backoff struct {
+	min, max time.Duration
+	attempt  int
+}
+
+func newBackoff(minWait, maxWait time.Duration) *backoff {
+	return &backoff{min: minWait, max: maxWait}
+}
+
+func (b *backoff) next() time.Duration {
+	d := jittered(b.min, b.max, b.attempt)
+	b.attempt++
+	return d
+}
+
+// jittered is the wait before retry number attempt (from 0): drawn from
+// [d/2, d] where d = minWait doubled attempt times, at most maxWait.
+func jittered(minWait, maxWait time.Duration, attempt int) time.Duration {
+	d := minWait << min(attempt, 20)
+	if d <= 0 || d > maxWait {
+		d = maxWait
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.attempt = 0 }
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
