@@ -1,0 +1,102 @@
+package announce
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// managed builds a managedFields entry of manager at t0+sec owning fields (FieldsV1 JSON).
+func managed(manager string, sec int, fields string) metav1.ManagedFieldsEntry {
+	return metav1.ManagedFieldsEntry{
+		Manager:    manager,
+		Operation:  metav1.ManagedFieldsOperationUpdate,
+		Time:       &metav1.Time{Time: t0.Add(time.Duration(sec) * time.Second)},
+		FieldsType: "FieldsV1",
+		FieldsV1:   &metav1.FieldsV1{Raw: []byte(fields)},
+	}
+}
+
+const (
+	replicasField = `{"f:spec":{"f:replicas":{}}}`
+	imageField    = `{"f:spec":{"f:image":{}}}`
+	statusField   = `{"f:status":{"f:phase":{}}}`
+	chatWrite     = `{"f:metadata":{"f:annotations":{"f:teleop.io/last-changed-by":{},"f:teleop.io/last-command":{}}},"f:spec":{"f:replicas":{}}}`
+)
+
+func TestActorOf(t *testing.T) {
+	tests := []struct {
+		name        string
+		fields      []metav1.ManagedFieldsEntry
+		annotations map[string]string
+		path        []string
+		want        string
+	}{
+		{
+			name:   "kubectl scale owns the replicas",
+			fields: []metav1.ManagedFieldsEntry{managed("kubectl-client-side-apply", 0, `{"f:spec":{"f:image":{},"f:replicas":{}}}`), managed("kubectl-scale", 10, replicasField)},
+			path:   []string{"spec", "replicas"},
+			want:   "kubectl-scale",
+		},
+		{
+			name:   "the latest spec change wins, status writes do not count",
+			fields: []metav1.ManagedFieldsEntry{managed("kubectl-scale", 5, replicasField), managed("kubectl-edit", 8, imageField), managed("teleop", 20, statusField)},
+			path:   []string{"spec"},
+			want:   "kubectl-edit",
+		},
+		{
+			name:        "a change from a chat names the person",
+			fields:      []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), managed("teleop-apps", 10, chatWrite)},
+			annotations: map[string]string{AnnotationLastChangedBy: "telegram:123 (@alice)"},
+			path:        []string{"spec", "replicas"},
+			want:        "telegram:123 (@alice)",
+		},
+		{
+			name:        "kubectl after the chat: the annotation is stale",
+			fields:      []metav1.ManagedFieldsEntry{managed("teleop-apps", 10, `{"f:metadata":{"f:annotations":{"f:teleop.io/last-changed-by":{}}}}`), managed("kubectl-scale", 30, replicasField)},
+			annotations: map[string]string{AnnotationLastChangedBy: "telegram:123 (@alice)"},
+			path:        []string{"spec", "replicas"},
+			want:        "kubectl-scale",
+		},
+		{
+			name: "no managedFields: nobody to name",
+			path: []string{"spec"},
+			want: "",
+		},
+		{
+			name:   "unreadable fields are skipped",
+			fields: []metav1.ManagedFieldsEntry{managed("broken", 50, `{"f:spec":`), managed("kubectl-edit", 1, replicasField)},
+			path:   []string{"spec", "replicas"},
+			want:   "kubectl-edit",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			meta := metav1.ObjectMeta{ManagedFields: tt.fields, Annotations: tt.annotations}
+			assert.Equal(t, tt.want, actorOf(meta, tt.path...))
+		})
+	}
+}
+
+func TestDeletedBy(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        string
+	}{
+		{name: "deleted from a chat", annotations: map[string]string{AnnotationLastCommand: "/delete web", AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: "telegram:1 (@bob)"},
+		{name: "last chat command was a scale: kubectl deleted it", annotations: map[string]string{AnnotationLastCommand: "/scale web 3", AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: ""},
+		{name: "never touched from a chat", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := teleApp("web")
+			app.Annotations = tt.annotations
+			assert.Equal(t, tt.want, deletedBy(app))
+		})
+	}
+}

@@ -1,0 +1,436 @@
+package announce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
+	"github.com/teleop/teleop/operator/generated/informers/externalversions"
+)
+
+const ns = "default"
+
+// --- TeleApp builders ---
+
+type appOption func(*v1alpha1.TeleApp)
+
+func teleApp(name string, opts ...appOption) *v1alpha1.TeleApp {
+	app := &v1alpha1.TeleApp{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 1},
+		Spec:       v1alpha1.TeleAppSpec{Image: "nginx:1.27", Replicas: ptr.To[int32](3)},
+	}
+	for _, o := range opts {
+		o(app)
+	}
+	return app
+}
+
+func withChats(chats ...string) appOption {
+	return func(a *v1alpha1.TeleApp) { a.Spec.Notify = &v1alpha1.Notify{Chats: chats} }
+}
+
+func withStatus(phase v1alpha1.Phase, ready int32, message string) appOption {
+	return func(a *v1alpha1.TeleApp) {
+		a.Status.Phase, a.Status.ReadyReplicas, a.Status.Message = phase, ready, message
+		a.Status.ObservedGeneration = a.Generation
+	}
+}
+
+func withAnnounced(phase v1alpha1.Phase, replicas int32) appOption {
+	return func(a *v1alpha1.TeleApp) {
+		a.Finalizers = append(a.Finalizers, Finalizer)
+		if a.Annotations == nil {
+			a.Annotations = map[string]string{}
+		}
+		a.Annotations[AnnotationAnnounced] = announced{Phase: phase, Replicas: replicas, Generation: a.Generation}.encode()
+	}
+}
+
+func deleting() appOption {
+	return func(a *v1alpha1.TeleApp) { a.DeletionTimestamp = ptr.To(metav1.Now()) }
+}
+
+// --- a Notifier that keeps what each chat was told ---
+
+type chatLog struct {
+	mu   sync.Mutex
+	got  map[string][]string
+	fail map[string]error
+}
+
+func newChatLog() *chatLog { return &chatLog{got: map[string][]string{}, fail: map[string]error{}} }
+
+func (l *chatLog) Notify(_ context.Context, chat string, n Notice) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.fail[chat]; err != nil {
+		return err
+	}
+	l.got[chat] = append(l.got[chat], summary(n))
+	return nil
+}
+
+func (l *chatLog) failChat(chat string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fail[chat] = err
+}
+
+func (l *chatLog) told() map[string][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]string{}
+	for chat, got := range l.got {
+		out[chat] = append([]string(nil), got...)
+	}
+	return out
+}
+
+// summary is a notice in a few words, for comparing.
+func summary(n Notice) string {
+	switch n.Kind {
+	case KindScaled:
+		return fmt.Sprintf("%s/%s scaled %d→%d by %s", n.Namespace, n.Name, n.FromReplicas, n.ToReplicas, n.Actor)
+	case KindDegraded, KindFailed:
+		return fmt.Sprintf("%s/%s %s: %s (pod %s)", n.Namespace, n.Name, n.Kind, n.Message, n.Pod)
+	default:
+		return fmt.Sprintf("%s/%s %s %d/%d", n.Namespace, n.Name, n.Kind, n.Ready, n.Desired)
+	}
+}
+
+// --- the harness: a controller on a fake clientset, synced step by step ---
+
+type harness struct {
+	t        *testing.T
+	client   *fake.Clientset
+	c        *Controller
+	clock    *clocktesting.FakeClock
+	chats    *chatLog
+	recorder *record.FakeRecorder
+}
+
+func newHarness(t *testing.T, opts Options, apps ...*v1alpha1.TeleApp) *harness {
+	t.Helper()
+	h := &harness{t: t, client: fake.NewSimpleClientset(), chats: newChatLog(), recorder: record.NewFakeRecorder(100)}
+	for _, app := range apps {
+		require.NoError(t, h.client.Tracker().Add(app))
+	}
+	h.clock = clocktesting.NewFakeClock(time.Now())
+	opts.Clock = h.clock
+	h.start(opts)
+	return h
+}
+
+// start starts a controller (again) on the same cluster, as a restart would.
+func (h *harness) start(opts Options) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	factory := externalversions.NewSharedInformerFactory(h.client, 0)
+	c, err := NewController(h.client, factory.Teleop().V1alpha1().TeleApps(), h.chats, h.recorder, opts)
+	require.NoError(h.t, err)
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	h.c = c
+}
+
+func (h *harness) get(name string) *v1alpha1.TeleApp {
+	app, err := h.client.TeleopV1alpha1().TeleApps(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(h.t, err)
+	return app
+}
+
+// sync runs one reconcile of name once the informer saw its latest state.
+func (h *harness) sync(name string) error {
+	h.t.Helper()
+	want, err := h.client.TeleopV1alpha1().TeleApps(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		require.NoError(h.t, err)
+	}
+	require.Eventually(h.t, func() bool {
+		got, err := h.c.lister.TeleApps(ns).Get(name)
+		if want == nil {
+			return apierrors.IsNotFound(err)
+		}
+		return err == nil && equality.Semantic.DeepEqual(got, want)
+	}, 5*time.Second, time.Millisecond)
+	return h.c.sync(context.Background(), cache.ObjectName{Namespace: ns, Name: name})
+}
+
+func (h *harness) mustSync(name string) {
+	h.t.Helper()
+	require.NoError(h.t, h.sync(name))
+}
+
+func (h *harness) update(name string, change appOption) {
+	app := h.get(name)
+	change(app)
+	_, err := h.client.TeleopV1alpha1().TeleApps(ns).Update(context.Background(), app, metav1.UpdateOptions{})
+	require.NoError(h.t, err)
+}
+
+func (h *harness) setStatus(name string, phase v1alpha1.Phase, ready int32, message string) {
+	h.update(name, withStatus(phase, ready, message))
+}
+
+func (h *harness) scale(name string, replicas int32) {
+	h.update(name, func(a *v1alpha1.TeleApp) { a.Spec.Replicas = &replicas; a.Generation++ })
+}
+
+func (h *harness) record(name string) announced {
+	a, ok, err := recorded(h.get(name))
+	require.NoError(h.t, err)
+	require.True(h.t, ok, "no %s annotation", AnnotationAnnounced)
+	return a
+}
+
+func TestAnnouncesTransitionsOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		app    *v1alpha1.TeleApp
+		opts   Options
+		steps  func(h *harness)
+		want   map[string][]string
+		record announced
+	}{
+		{
+			name: "first Ready to every chat, its own and the configured ones",
+			app:  teleApp("web", withChats("1", "2"), withStatus(v1alpha1.PhaseReady, 3, "")),
+			opts: Options{NotifyChats: []string{"2", "9"}},
+			steps: func(h *harness) {
+				h.mustSync("web") // adopts
+				h.mustSync("web") // announces
+				h.mustSync("web") // nothing new
+			},
+			want: map[string][]string{
+				"1": {"default/web Ready 3/3"},
+				"2": {"default/web Ready 3/3"},
+				"9": {"default/web Ready 3/3"},
+			},
+			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 3, Generation: 1},
+		},
+		{
+			name: "pending and progressing are not announced",
+			app:  teleApp("web", withChats("1"), withStatus(v1alpha1.PhasePending, 0, "")),
+			steps: func(h *harness) {
+				h.mustSync("web")
+				h.mustSync("web")
+				h.setStatus("web", v1alpha1.PhaseProgressing, 1, "1/3 ready")
+				h.mustSync("web")
+			},
+			want:   map[string][]string{},
+			record: announced{Phase: v1alpha1.PhaseProgressing, Replicas: 3, Generation: 1},
+		},
+		{
+			name: "degraded with its reason and the pod to blame",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.setStatus("web", v1alpha1.PhaseDegraded, 2, "ImagePullBackOff on web-7c9f4d-abcde: back-off pulling image")
+				h.mustSync("web")
+			},
+			want:   map[string][]string{"1": {"default/web Degraded: ImagePullBackOff on web-7c9f4d-abcde: back-off pulling image (pod web-7c9f4d-abcde)"}},
+			record: announced{Phase: v1alpha1.PhaseDegraded, Replicas: 3, Generation: 1},
+		},
+		{
+			name: "a status of an older generation is not announced",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseProgressing, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.update("web", func(a *v1alpha1.TeleApp) { a.Generation++; a.Spec.Image = "nginx:1.28" })
+				h.mustSync("web")
+			},
+			want:   map[string][]string{},
+			record: announced{Phase: v1alpha1.PhaseProgressing, Replicas: 3, Generation: 1},
+		},
+		{
+			name: "scaled, from old to new",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.scale("web", 5)
+				h.mustSync("web")
+				h.mustSync("web")
+			},
+			want:   map[string][]string{"1": {"default/web scaled 3→5 by "}},
+			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 5, Generation: 2},
+		},
+		{
+			name: "back to Ready after a rollout that held is announced again",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.setStatus("web", v1alpha1.PhaseProgressing, 1, "")
+				h.mustSync("web")
+				h.setStatus("web", v1alpha1.PhaseReady, 3, "")
+				h.mustSync("web")
+			},
+			want:   map[string][]string{"1": {"default/web Ready 3/3"}},
+			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 3, Generation: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts, tt.app)
+			tt.steps(h)
+			assert.Equal(t, tt.want, h.chats.told())
+			assert.Equal(t, tt.record, h.record("web"))
+		})
+	}
+}
+
+func TestNothingTwiceAcrossRestarts(t *testing.T) {
+	h := newHarness(t, Options{}, teleApp("web", withChats("1"), withStatus(v1alpha1.PhaseReady, 3, "")))
+	h.mustSync("web")
+	h.mustSync("web")
+	h.start(Options{Clock: h.clock}) // a new leader, same cluster
+	h.mustSync("web")
+	h.setStatus("web", v1alpha1.PhaseReady, 3, "all pods ready") // a status change that is no transition
+	h.mustSync("web")
+	assert.Equal(t, map[string][]string{"1": {"default/web Ready 3/3"}}, h.chats.told())
+}
+
+func TestFlappingIsDamped(t *testing.T) {
+	h := newHarness(t, Options{Settle: 3 * time.Second},
+		teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
+
+	h.setStatus("web", v1alpha1.PhaseDegraded, 2, "CrashLoopBackOff on web-7c9f4d-abcde")
+	h.mustSync("web")
+	h.clock.Step(2 * time.Second)
+	h.mustSync("web")
+	h.setStatus("web", v1alpha1.PhaseReady, 3, "")
+	h.mustSync("web")
+	h.clock.Step(5 * time.Second)
+	h.mustSync("web")
+	assert.Empty(t, h.chats.told(), "a flap shorter than the settle time is not announced")
+
+	h.setStatus("web", v1alpha1.PhaseDegraded, 2, "CrashLoopBackOff on web-7c9f4d-abcde")
+	h.mustSync("web")
+	h.clock.Step(2 * time.Second)
+	h.mustSync("web")
+	assert.Empty(t, h.chats.told(), "not yet settled")
+	h.clock.Step(time.Second)
+	h.mustSync("web")
+	assert.Equal(t, map[string][]string{"1": {"default/web Degraded: CrashLoopBackOff on web-7c9f4d-abcde (pod web-7c9f4d-abcde)"}}, h.chats.told())
+}
+
+func TestRecordWrittenOnlyAfterEveryChatHasIt(t *testing.T) {
+	h := newHarness(t, Options{},
+		teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseProgressing, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
+	h.chats.failChat("2", errors.New("telegram: 502 bad gateway"))
+
+	require.Error(t, h.sync("web"))
+	assert.Equal(t, v1alpha1.PhaseProgressing, h.record("web").Phase, "not recorded while chat 2 lacks it")
+	require.Error(t, h.sync("web"))
+
+	h.chats.failChat("2", nil)
+	h.mustSync("web")
+	assert.Equal(t, v1alpha1.PhaseReady, h.record("web").Phase)
+	assert.Equal(t, map[string][]string{
+		"1": {"default/web Ready 3/3"},
+		"2": {"default/web Ready 3/3"},
+	}, h.chats.told(), "chat 1 is not told again while chat 2 is retried")
+}
+
+func TestUnreachableChatDoesNotBlockTheOthers(t *testing.T) {
+	h := newHarness(t, Options{},
+		teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseProgressing, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
+	h.chats.failChat("1", fmt.Errorf("telegram: 403 bot was blocked by the user: %w", ErrUnreachable))
+
+	h.mustSync("web")
+	assert.Equal(t, map[string][]string{"2": {"default/web Ready 3/3"}}, h.chats.told())
+	assert.Equal(t, v1alpha1.PhaseReady, h.record("web").Phase)
+	assert.Contains(t, <-h.recorder.Events, ReasonChatUnreachable)
+}
+
+func TestFinalizer(t *testing.T) {
+	tests := []struct {
+		name          string
+		app           *v1alpha1.TeleApp
+		opts          Options
+		wantFinalizer bool
+	}{
+		{name: "with chats of its own", app: teleApp("web", withChats("1")), wantFinalizer: true},
+		{name: "with configured chats only", app: teleApp("web"), opts: Options{NotifyChats: []string{"1"}}, wantFinalizer: true},
+		{name: "with no chats at all", app: teleApp("web"), wantFinalizer: false},
+		{name: "whose chats were all removed", app: teleApp("web", withAnnounced(v1alpha1.PhaseReady, 3)), wantFinalizer: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts, tt.app)
+			h.mustSync("web")
+			assert.Equal(t, tt.wantFinalizer, contains(h.get("web").Finalizers, Finalizer))
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDeletionAnnouncedThenReleased(t *testing.T) {
+	app := teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, ""), deleting())
+	app.Finalizers = append(app.Finalizers, "example.com/other")
+	app.Annotations[AnnotationLastChangedBy] = "telegram:123 (@alice)"
+	app.Annotations[AnnotationLastCommand] = "/delete web"
+	h := newHarness(t, Options{}, app)
+	h.chats.failChat("1", errors.New("telegram: timeout"))
+
+	require.Error(t, h.sync("web"))
+	assert.Contains(t, h.get("web").Finalizers, Finalizer, "held until the deletion was announced")
+
+	h.chats.failChat("1", nil)
+	h.mustSync("web")
+	assert.Equal(t, []string{"example.com/other"}, h.get("web").Finalizers)
+	assert.Equal(t, map[string][]string{"1": {"default/web Deleted 3/3"}}, h.chats.told())
+}
+
+func TestRunAnnouncesWithWorkers(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	chats := newChatLog()
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	c, err := NewController(client, factory.Teleop().V1alpha1().TeleApps(), chats, record.NewFakeRecorder(1000), Options{NotifyChats: []string{"1", "2"}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	go func() { assert.NoError(t, c.Run(ctx, 4)) }()
+
+	const apps = 20
+	want := map[string][]string{}
+	for i := range apps {
+		app := teleApp(fmt.Sprintf("app-%02d", i), withStatus(v1alpha1.PhaseReady, 3, ""))
+		_, err := client.TeleopV1alpha1().TeleApps(ns).Create(ctx, app, metav1.CreateOptions{})
+		require.NoError(t, err)
+		for _, chat := range []string{"1", "2"} {
+			want[chat] = append(want[chat], summary(notice(app, KindReady)))
+		}
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got := chats.told()
+		for chat := range want {
+			assert.ElementsMatch(c, want[chat], got[chat])
+		}
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestNegativeSettleIsRefused(t *testing.T) {
+	factory := externalversions.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
+	_, err := NewController(fake.NewSimpleClientset(), factory.Teleop().V1alpha1().TeleApps(), newChatLog(), record.NewFakeRecorder(1), Options{Settle: -time.Second})
+	assert.ErrorContains(t, err, "negative")
+}
