@@ -9,10 +9,14 @@ import (
 
 // dispatcher hands updates to a Handler: in order within a chat, several
 // chats at a time (at most workers), with at most maxPending updates
-// accepted and not yet handled. Handlers run with the dispatcher's context.
+// accepted and not yet handled. It claims each update in the Journal right
+// before handling it, so an update runs at most once however often it is
+// delivered. Handlers run with the dispatcher's context.
 type dispatcher struct {
 	ctx     context.Context
 	handler Handler
+	journal Journal
+	metrics *Metrics
 	log     *slog.Logger
 	// slots holds one token per chat being handled right now.
 	slots chan struct{}
@@ -27,14 +31,18 @@ type dispatcher struct {
 
 type dispatchJob struct {
 	update Update
-	// done, if set, is called once the update was handled or abandoned.
-	done func()
+	// done, if set, is called once the update is through: settled is true
+	// when it was handled or found handled before, false when it was
+	// abandoned or could not be claimed.
+	done func(settled bool)
 }
 
-func newDispatcher(ctx context.Context, h Handler, workers, maxPending int, log *slog.Logger) *dispatcher {
+func newDispatcher(ctx context.Context, h Handler, j Journal, workers, maxPending int, m *Metrics, log *slog.Logger) *dispatcher {
 	return &dispatcher{
 		ctx:     ctx,
 		handler: h,
+		journal: j,
+		metrics: m,
 		log:     log,
 		slots:   make(chan struct{}, workers),
 		pending: make(chan struct{}, maxPending),
@@ -44,7 +52,7 @@ func newDispatcher(ctx context.Context, h Handler, workers, maxPending int, log 
 
 // submit queues u behind the earlier updates of its chat; it blocks while
 // maxPending updates wait, until ctx or the dispatcher's context ends.
-func (d *dispatcher) submit(ctx context.Context, u Update, done func()) error {
+func (d *dispatcher) submit(ctx context.Context, u Update, done func(settled bool)) error {
 	select {
 	case d.pending <- struct{}{}:
 	case <-ctx.Done():
@@ -83,14 +91,29 @@ func (d *dispatcher) drain(chatID int64) {
 		d.queues[chatID] = queue[1:]
 		d.mu.Unlock()
 
-		if d.ctx.Err() == nil {
-			d.handle(job.update)
-		}
+		settled := d.ctx.Err() == nil && d.claimAndHandle(job.update)
 		<-d.pending
 		if job.done != nil {
-			job.done()
+			job.done(settled)
 		}
 	}
+}
+
+// claimAndHandle handles u unless the Journal says it was handled before;
+// it reports false if the Journal failed.
+func (d *dispatcher) claimAndHandle(u Update) bool {
+	first, err := d.journal.Claim(d.ctx, u.ID)
+	switch {
+	case err != nil:
+		d.log.Warn("could not record an update as handled; not handling it", "update", u.ID, "chat", u.ChatID, "err", err)
+		return false
+	case !first:
+		d.log.Info("skipping an update handled before", "update", u.ID, "chat", u.ChatID)
+		return true
+	}
+	d.metrics.updateReceived()
+	d.handle(u)
+	return true
 }
 
 // handle runs the handler on u; a panicking handler is logged, not fatal.

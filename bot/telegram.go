@@ -107,7 +107,7 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 	if err := t.deleteWebhook(ctx); err != nil {
 		return err
 	}
-	d := newDispatcher(ctx, h, t.cfg.Workers, maxPending, t.log)
+	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
 	defer d.wait()
 	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout)
 
@@ -127,8 +127,8 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 		}
 		retry.reset()
 		confirmed = offset
-		if offset, err = t.handleBatch(ctx, d, updates, offset); err != nil {
-			t.log.Warn("could not record an update as handled; retrying", "err", err)
+		if offset, err = t.handleBatch(ctx, d, updates, offset); err != nil && ctx.Err() == nil {
+			t.log.Warn("updates not handled; fetching them again", "err", err)
 			sleep(ctx, retry.next())
 		}
 	}
@@ -152,37 +152,46 @@ func (t *Telegram) waitAfter(ctx context.Context, err error, wait time.Duration)
 	sleep(ctx, wait)
 }
 
-// handleBatch claims and dispatches updates, waits until they are handled
-// and returns the offset that confirms them. If the Journal fails, it
-// returns the offset of the update it could not claim.
+// handleBatch dispatches updates, waits until they are through and returns
+// the offset that confirms them. If one of them could not be claimed or ctx
+// ends first, it returns the offset it was given: the batch comes again and
+// the Journal skips what was handled.
 func (t *Telegram) handleBatch(ctx context.Context, d *dispatcher, updates []tgbotapi.Update, offset int) (int, error) {
-	var handled sync.WaitGroup
-	defer handled.Wait()
+	var (
+		handled   sync.WaitGroup
+		mu        sync.Mutex
+		unsettled int
+	)
+	done := func(settled bool) {
+		if !settled {
+			mu.Lock()
+			unsettled++
+			mu.Unlock()
+		}
+		handled.Done()
+	}
+	next := offset
 	for _, tu := range updates {
+		next = tu.UpdateID + 1
 		u, ok := fromTelegram(tu)
 		if !ok {
 			t.log.Debug("ignoring update", "update", tu.UpdateID)
-			offset = tu.UpdateID + 1
 			continue
 		}
-		first, err := t.cfg.Journal.Claim(ctx, u.ID)
-		if err != nil {
-			return offset, fmt.Errorf("claim update %d: %w", u.ID, err)
-		}
-		if !first {
-			t.log.Info("skipping an update handled before", "update", u.ID, "chat", u.ChatID)
-			offset = tu.UpdateID + 1
-			continue
-		}
-		t.cfg.Metrics.updateReceived()
 		handled.Add(1)
-		if err := d.submit(ctx, u, handled.Done); err != nil {
+		if err := d.submit(ctx, u, done); err != nil {
 			handled.Done()
-			return offset, err
+			break
 		}
-		offset = tu.UpdateID + 1
 	}
-	return offset, nil
+	handled.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return offset, ctx.Err()
+	case unsettled > 0:
+		return offset, fmt.Errorf("%d of %d updates could not be claimed", unsettled, len(updates))
+	}
+	return next, nil
 }
 
 // confirm tells Telegram that every update before offset was handled, on the

@@ -24,18 +24,18 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 const MaxWebhookBody = 1 << 20
 
 // webhookHandler receives Telegram's webhook POSTs: it authenticates them by
-// the secret token, claims each update in the Journal and queues it for
-// handling, then answers at once so Telegram does not wait on slow handlers.
+// the secret token and queues each update for handling (where the Journal
+// drops repeated deliveries), then answers at once so Telegram does not wait
+// on slow handlers. Telegram counts an update answered 200 as delivered: one
+// still queued when teleop stops is lost, not run twice.
 type webhookHandler struct {
 	secretSum [sha256.Size]byte
-	journal   Journal
 	dispatch  *dispatcher
-	metrics   *Metrics
 	log       *slog.Logger
 }
 
-func newWebhookHandler(secret string, journal Journal, d *dispatcher, m *Metrics, log *slog.Logger) *webhookHandler {
-	return &webhookHandler{secretSum: sha256.Sum256([]byte(secret)), journal: journal, dispatch: d, metrics: m, log: log}
+func newWebhookHandler(secret string, d *dispatcher, log *slog.Logger) *webhookHandler {
+	return &webhookHandler{secretSum: sha256.Sum256([]byte(secret)), dispatch: d, log: log}
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -68,17 +68,6 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	first, err := h.journal.Claim(r.Context(), u.ID)
-	if err != nil {
-		h.log.Warn("could not record a webhook update; Telegram will retry it", "update", u.ID, "err", err)
-		http.Error(w, "try again", http.StatusServiceUnavailable)
-		return
-	}
-	if !first {
-		h.log.Info("skipping an update handled before", "update", u.ID, "chat", u.ChatID)
-		return
-	}
-	h.metrics.updateReceived()
 	if err := h.dispatch.submit(r.Context(), u, nil); err != nil {
 		h.log.Warn("webhook update not queued", "update", u.ID, "err", err)
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -99,8 +88,8 @@ func (h *webhookHandler) authentic(r *http.Request) bool {
 // WebhookHandler returns the http.Handler of webhook mode, handing updates
 // to h until ctx ends; Run serves it, and it can be mounted elsewhere.
 func (t *Telegram) WebhookHandler(ctx context.Context, h Handler) http.Handler {
-	d := newDispatcher(ctx, h, t.cfg.Workers, maxPending, t.log)
-	return newWebhookHandler(t.cfg.WebhookSecret, t.cfg.Journal, d, t.cfg.Metrics, t.log)
+	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
+	return newWebhookHandler(t.cfg.WebhookSecret, d, t.log)
 }
 
 // serveWebhook listens on WebhookListen, registers WebhookURL with Telegram
@@ -111,9 +100,9 @@ func (t *Telegram) serveWebhook(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("telegram webhook: %w", err)
 	}
-	d := newDispatcher(ctx, h, t.cfg.Workers, maxPending, t.log)
+	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
 	srv := &http.Server{
-		Handler:           newWebhookHandler(t.cfg.WebhookSecret, t.cfg.Journal, d, t.cfg.Metrics, t.log),
+		Handler:           newWebhookHandler(t.cfg.WebhookSecret, d, t.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -1,0 +1,208 @@
+package bot
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/teleop/teleop/test/telegramemu"
+)
+
+func TestPollingDeliversEachChatInOrder(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	chats := []telegramemu.Chat{private(1001), private(1002), group(-500)}
+	want := map[int64][]string{}
+	for i := range 10 {
+		for _, c := range chats {
+			text := "/list " + string(rune('a'+i))
+			emu.SendText(c, alice, text)
+			want[c.ID] = append(want[c.ID], text)
+		}
+	}
+	rec := newRecorder()
+	run(t, newTelegram(t, emu, nil), rec)
+
+	rec.waitFor(t, 30)
+	for _, c := range chats {
+		assert.Equal(t, want[c.ID], rec.texts(c.ID), "chat %d", c.ID)
+	}
+	waitUntil(t, "the emulator has no unconfirmed update", func() bool { return emu.PendingUpdates() == 0 })
+	assert.Zero(t, emu.Stats().PollConflicts)
+}
+
+func TestPollingHandlesChatsConcurrently(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	emu.SendText(private(1001), alice, "slow")
+	emu.SendText(private(1002), bob, "fast")
+	fastDone := make(chan struct{})
+	var slowSawFast bool
+	handler := HandlerFunc(func(ctx context.Context, u Update) {
+		switch u.Text {
+		case "fast":
+			close(fastDone)
+		case "slow":
+			// Chat 1001 waits for chat 1002: sequential handling never gets there.
+			select {
+			case <-fastDone:
+				slowSawFast = true
+			case <-time.After(5 * time.Second):
+			}
+		}
+	})
+	stop := run(t, newTelegram(t, emu, nil), handler)
+	waitUntil(t, "both updates are confirmed", func() bool { return emu.PendingUpdates() == 0 })
+	require.NoError(t, stop())
+	assert.True(t, slowSawFast, "chat 1002 was not handled while chat 1001 was busy")
+}
+
+// claimCounter is a Journal that counts claims per update on top of a real one.
+type claimCounter struct {
+	Journal
+	mu     sync.Mutex
+	claims map[int64]int
+}
+
+func (c *claimCounter) Claim(ctx context.Context, id int64) (bool, error) {
+	c.mu.Lock()
+	c.claims[id]++
+	c.mu.Unlock()
+	return c.Journal.Claim(ctx, id)
+}
+
+func TestPollingConfirmsOnlyHandledUpdates(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	chat := private(1001)
+	first := emu.SendText(chat, alice, "/scale web +1")
+	second := emu.SendText(chat, alice, "/scale web +2")
+	third := emu.SendText(chat, alice, "/list")
+	journal := &claimCounter{Journal: NewMemoryJournal(100), claims: map[int64]int{}}
+
+	// The first run dies while handling the second update.
+	entered := make(chan struct{})
+	var firstRun []string
+	var mu sync.Mutex
+	crashing := HandlerFunc(func(ctx context.Context, u Update) {
+		mu.Lock()
+		firstRun = append(firstRun, u.Text)
+		mu.Unlock()
+		if u.Text == "/scale web +2" {
+			close(entered)
+			<-ctx.Done()
+		}
+	})
+	stop := run(t, newTelegram(t, emu, func(c *Config) { c.Journal = journal }), crashing)
+	<-entered
+	require.NoError(t, stop())
+	assert.Equal(t, []string{"/scale web +1", "/scale web +2"}, firstRun)
+	assert.Equal(t, 3, emu.PendingUpdates(), "updates of an unfinished batch were confirmed")
+
+	// After the restart everything is redelivered; only the third update runs.
+	rec := newRecorder()
+	run(t, newTelegram(t, emu, func(c *Config) { c.Journal = journal }), rec)
+	handled := rec.waitFor(t, 1)
+	assert.Equal(t, "/list", handled[0].Text)
+	assert.Equal(t, third, handled[0].ID)
+	waitUntil(t, "all updates are confirmed", func() bool { return emu.PendingUpdates() == 0 })
+	assert.Len(t, rec.handled(), 1, "an update ran twice")
+	journal.mu.Lock()
+	defer journal.mu.Unlock()
+	assert.Equal(t, map[int64]int{first: 2, second: 2, third: 1}, journal.claims, "updates were not redelivered")
+}
+
+func TestPollingStopsPromptlyAndConfirmsOnExit(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	emu.SendText(private(1001), alice, "/help")
+	rec := newRecorder()
+	tg := newTelegram(t, emu, func(c *Config) { c.PollTimeout = time.Minute })
+	stop := run(t, tg, rec)
+	rec.waitFor(t, 1)
+
+	start := time.Now()
+	require.NoError(t, stop())
+	assert.Less(t, time.Since(start), 3*time.Second, "a minute-long poll was not cut short")
+	assert.Zero(t, emu.PendingUpdates(), "the handled update was not confirmed on exit")
+}
+
+func TestPollingBacksOffOnErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		fault telegramemu.Fault
+	}{
+		{"server errors", telegramemu.Fault{Method: "getUpdates", Count: 2, Status: 502}},
+		{"dropped connections", telegramemu.Fault{Method: "getUpdates", Count: 2, Drop: true}},
+		{"flood control", telegramemu.Fault{Method: "getUpdates", Count: 1, Status: 429, RetryAfter: 1}},
+		{"conflict", telegramemu.Fault{Method: "getUpdates", Count: 2, Status: 409}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			emu := telegramemu.New(t, telegramemu.Options{})
+			emu.Fail(tt.fault)
+			emu.SendText(private(1001), alice, "/help")
+			rec := newRecorder()
+			start := time.Now()
+			run(t, newTelegram(t, emu, nil), rec)
+
+			rec.waitFor(t, 1)
+			assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "retried without waiting")
+			assert.LessOrEqual(t, emu.Stats().Requests["getUpdates"], tt.fault.Count+2, "busy loop")
+		})
+	}
+}
+
+func TestPollingFailsOnAnEndpointWithoutGetUpdates(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	emu.Fail(telegramemu.Fault{Method: "getUpdates", Count: 1, Status: 404})
+	err := newTelegram(t, emu, nil).Run(context.Background(), newRecorder())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "getUpdates")
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"no token", Config{Endpoint: emu.Endpoint()}, "token is required"},
+		{"wrong token", Config{Token: "1:WRONG", Endpoint: emu.Endpoint()}, "Unauthorized"},
+		{"endpoint without verbs", Config{Token: emu.Token(), Endpoint: "http://127.0.0.1:1/"}, "two %s"},
+		{"unknown mode", Config{Token: emu.Token(), Endpoint: emu.Endpoint(), Mode: "carrier-pigeon"}, "carrier-pigeon"},
+		{"webhook without secret", Config{Token: emu.Token(), Endpoint: emu.Endpoint(), Mode: ModeWebhook, WebhookListen: ":0", WebhookURL: "https://x.example/hook"}, "secret"},
+		{"webhook with a bad secret", Config{Token: emu.Token(), Endpoint: emu.Endpoint(), Mode: ModeWebhook, WebhookListen: ":0", WebhookURL: "https://x.example/hook", WebhookSecret: "no spaces"}, "secret"},
+		{"webhook without URL", Config{Token: emu.Token(), Endpoint: emu.Endpoint(), Mode: ModeWebhook, WebhookListen: ":0", WebhookSecret: "s3cret"}, "URL"},
+		{"webhook without listen", Config{Token: emu.Token(), Endpoint: emu.Endpoint(), Mode: ModeWebhook, WebhookURL: "https://x.example/hook", WebhookSecret: "s3cret"}, "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestSetCommands(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	tg := newTelegram(t, emu, nil)
+	cmds := []Command{{"list", "list the apps"}, {"scale", "scale an app"}}
+
+	require.NoError(t, tg.SetCommands(context.Background(), cmds))
+	assert.Equal(t, []telegramemu.BotCommand{{Command: "list", Description: "list the apps"}, {Command: "scale", Description: "scale an app"}}, emu.Commands())
+
+	emu.Fail(telegramemu.Fault{Method: "setMyCommands", Count: 1, Status: 404})
+	assert.NoError(t, tg.SetCommands(context.Background(), cmds), "a missing setMyCommands must be skipped")
+}
