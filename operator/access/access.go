@@ -1,0 +1,110 @@
+// Package access decides whether a chat user may act on TeleApps, by asking
+// the API server with a SubjectAccessReview. Permissions are therefore plain
+// Kubernetes RBAC: a cluster admin grants them with a RoleBinding.
+package access
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+)
+
+// Resource is the resource every check is about.
+const Resource = "teleapps"
+
+// The ClusterRoles shipped in deploy/rbac/chat-roles.yaml; a refusal names
+// the one to ask for.
+const (
+	ViewerRole = "teleop-viewer"
+	EditorRole = "teleop-editor"
+)
+
+// Identity is the Kubernetes user a chat user acts as.
+type Identity struct {
+	User   string
+	Groups []string
+}
+
+// ForTelegram is the identity of Telegram user userID writing in chat chatID:
+// user "telegram:<userID>" in groups "telegram:chat:<chatID>" and "telegram:users".
+func ForTelegram(userID, chatID int64) Identity {
+	return Identity{
+		User:   TelegramUser(userID),
+		Groups: []string{"telegram:chat:" + strconv.FormatInt(chatID, 10), "telegram:users"},
+	}
+}
+
+// TelegramUser is the Kubernetes user name of Telegram user userID, the form
+// --admins are given in.
+func TelegramUser(userID int64) string {
+	return "telegram:" + strconv.FormatInt(userID, 10)
+}
+
+// DeniedError says that a user may not do a verb, and which role would allow it.
+type DeniedError struct {
+	User, Verb, Resource, Namespace string
+	// Reason is the authorizer's own explanation, often empty for RBAC denials.
+	Reason string
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("you may not %s %s in namespace %s: ask an admin for %s", e.Verb, e.Resource, e.Namespace, RoleFor(e.Verb))
+}
+
+// RoleFor names the shipped ClusterRole that grants verb on TeleApps.
+func RoleFor(verb string) string {
+	switch verb {
+	case "get", "list", "watch":
+		return ViewerRole
+	default:
+		return EditorRole
+	}
+}
+
+// Authorizer checks chat users' permissions on TeleApps.
+type Authorizer struct {
+	client kubernetes.Interface
+	admins []string
+}
+
+// New returns an Authorizer asking client's API server; admins are user names
+// (e.g. "telegram:1") allowed everything without asking.
+func New(client kubernetes.Interface, admins []string) *Authorizer {
+	return &Authorizer{client: client, admins: slices.Clone(admins)}
+}
+
+// Check returns nil when id may do verb on TeleApps in namespace, a
+// *DeniedError when it may not, and another error when the API server could
+// not be asked (which callers must treat as a refusal too).
+func (a *Authorizer) Check(ctx context.Context, id Identity, verb, namespace string) error {
+	if slices.Contains(a.admins, id.User) {
+		return nil
+	}
+	review := &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   id.User,
+			Groups: slices.Clone(id.Groups),
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: namespace,
+				Verb:      verb,
+				Group:     v1alpha1.GroupName,
+				Resource:  Resource,
+			},
+		},
+	}
+	answer, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("ask whether %s may %s %s in %s: %w", id.User, verb, Resource, namespace, err)
+	}
+	if !answer.Status.Allowed || answer.Status.Denied {
+		return &DeniedError{User: id.User, Verb: verb, Resource: Resource, Namespace: namespace, Reason: answer.Status.Reason}
+	}
+	return nil
+}
