@@ -1,0 +1,380 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
+	listers "github.com/teleop/teleop/operator/generated/listers/api/v1alpha1"
+)
+
+// Controller reconciles TeleApps into Deployments and Services and reports
+// what it observes in their status.
+type Controller struct {
+	kubeClient kubernetes.Interface
+	teleClient versioned.Interface
+
+	teleApps    listers.TeleAppLister
+	deployments appslisters.DeploymentLister
+	services    corelisters.ServiceLister
+	pods        corelisters.PodLister
+	synced      []cache.InformerSynced
+
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder record.EventRecorder
+	log      *slog.Logger
+}
+
+// NewController wires the controller to its informers. The pod informer
+// should hold only teleop's pods (label managed-by=teleop); the others may
+// hold everything. log may be nil for slog's default.
+func NewController(
+	kubeClient kubernetes.Interface,
+	teleClient versioned.Interface,
+	teleAppInformer informers.TeleAppInformer,
+	deploymentInformer appsinformers.DeploymentInformer,
+	serviceInformer coreinformers.ServiceInformer,
+	podInformer coreinformers.PodInformer,
+	recorder record.EventRecorder,
+	log *slog.Logger,
+) (*Controller, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Controller{
+		kubeClient:  kubeClient,
+		teleClient:  teleClient,
+		teleApps:    teleAppInformer.Lister(),
+		deployments: deploymentInformer.Lister(),
+		services:    serviceInformer.Lister(),
+		pods:        podInformer.Lister(),
+		synced: []cache.InformerSynced{
+			teleAppInformer.Informer().HasSynced,
+			deploymentInformer.Informer().HasSynced,
+			serviceInformer.Informer().HasSynced,
+			podInformer.Informer().HasSynced,
+		},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "teleapps"},
+		),
+		recorder: recorder,
+		log:      log,
+	}
+	handlers := []struct {
+		informer cache.SharedIndexInformer
+		handler  cache.ResourceEventHandler
+	}{
+		{teleAppInformer.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueue,
+			UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+			DeleteFunc: c.enqueue,
+		}},
+		{deploymentInformer.Informer(), c.ownedHandler()},
+		{serviceInformer.Informer(), c.ownedHandler()},
+		{podInformer.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueuePodApp,
+			UpdateFunc: func(_, obj any) { c.enqueuePodApp(obj) },
+			DeleteFunc: c.enqueuePodApp,
+		}},
+	}
+	for _, h := range handlers {
+		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
+			return nil, fmt.Errorf("add event handler: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Run waits for the caches, starts workers and blocks until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("operator: caches did not sync: %w", ctx.Err())
+	}
+	c.log.Info("operator controller started", "workers", workers)
+	for range workers {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	c.log.Info("operator controller stopping")
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+// processNextWorkItem syncs one key. Transient errors come back with the
+// queue's exponential backoff; permanent failures are written to status by
+// sync and return nil, so they are not retried until something changes.
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		c.log.Warn("sync failed, retrying with backoff", "teleapp", key.String(), "retries", c.queue.NumRequeues(key), "err", err)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	name, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(name)
+}
+
+// ownedHandler enqueues the TeleApp controlling a Deployment or Service, and
+// also the TeleApp of the same name when the object has no controller: its
+// removal is what lets a blocked TeleApp create its own.
+func (c *Controller) ownedHandler() cache.ResourceEventHandler {
+	handle := func(obj any) {
+		object, ok := metaObject(obj)
+		if !ok {
+			return
+		}
+		if ref := metav1.GetControllerOf(object); ref != nil {
+			if ref.Kind == "TeleApp" && strings.HasPrefix(ref.APIVersion, v1alpha1.GroupName+"/") {
+				c.queue.Add(cache.ObjectName{Namespace: object.GetNamespace(), Name: ref.Name})
+			}
+			return
+		}
+		c.enqueueIfApp(object.GetNamespace(), object.GetName())
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: handle,
+		UpdateFunc: func(old, obj any) {
+			if o, n := old.(metav1.Object), obj.(metav1.Object); o.GetResourceVersion() == n.GetResourceVersion() {
+				return // periodic resync; the TeleApp's own resync covers it
+			}
+			handle(obj)
+		},
+		DeleteFunc: handle,
+	}
+}
+
+// enqueuePodApp enqueues the TeleApp a pod belongs to, by its name label.
+func (c *Controller) enqueuePodApp(obj any) {
+	if object, ok := metaObject(obj); ok {
+		if name := object.GetLabels()[v1alpha1.LabelName]; name != "" {
+			c.enqueueIfApp(object.GetNamespace(), name)
+		}
+	}
+}
+
+func (c *Controller) enqueueIfApp(namespace, name string) {
+	if _, err := c.teleApps.TeleApps(namespace).Get(name); err == nil {
+		c.queue.Add(cache.ObjectName{Namespace: namespace, Name: name})
+	}
+}
+
+// metaObject unwraps delete tombstones.
+func metaObject(obj any) (metav1.Object, bool) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	object, ok := obj.(metav1.Object)
+	if !ok {
+		utilruntime.HandleError(fmt.Errorf("unexpected object of type %T in event handler", obj))
+	}
+	return object, ok
+}
+
+// sync reconciles one TeleApp: its Deployment, its Service, then its status.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
+	app, err := c.teleApps.TeleApps(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil // deleted: garbage collection removes what it owned
+	}
+	if err != nil {
+		return fmt.Errorf("get TeleApp %s: %w", key, err)
+	}
+	if app.DeletionTimestamp != nil {
+		return nil
+	}
+	fail, deployment, err := c.syncDeployment(ctx, app)
+	if err != nil {
+		return err
+	}
+	if fail == nil {
+		if fail, err = c.syncService(ctx, app); err != nil {
+			return err
+		}
+	}
+	pods, err := c.pods.Pods(app.Namespace).List(labels.SelectorFromSet(selectorLabels(app)))
+	if err != nil {
+		return fmt.Errorf("list pods of %s: %w", key, err)
+	}
+	return c.updateStatus(ctx, app, deployment, pods, fail)
+}
+
+// syncDeployment creates or corrects the TeleApp's Deployment and returns it,
+// or the failure that prevents it.
+func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) (*failure, *appsv1.Deployment, error) {
+	deployments := c.kubeClient.AppsV1().Deployments(app.Namespace)
+	current, err := c.deployments.Deployments(app.Namespace).Get(app.Name)
+	if apierrors.IsNotFound(err) {
+		created, err := deployments.Create(ctx, newDeployment(app), metav1.CreateOptions{})
+		if err != nil {
+			fail, err := classify(fmt.Sprintf("create Deployment %s/%s", app.Namespace, app.Name), err)
+			return fail, nil, err
+		}
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentCreated, "Created Deployment %s", app.Name)
+		c.log.Info("created deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
+		return nil, created, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("get Deployment %s/%s from cache: %w", app.Namespace, app.Name, err)
+	}
+	if !metav1.IsControlledBy(current, app) {
+		return notOwned("Deployment", app), nil, nil
+	}
+	desired := current.DeepCopy()
+	if !reconcileDeployment(app, desired) {
+		return nil, current, nil
+	}
+	updated, err := deployments.Update(ctx, desired, metav1.UpdateOptions{})
+	if err != nil {
+		fail, err := classify(fmt.Sprintf("update Deployment %s/%s", app.Namespace, app.Name), err)
+		return fail, current, err
+	}
+	c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentUpdated, "Updated Deployment %s to replicas %d, image %s", app.Name, desiredReplicas(app), app.Spec.Image)
+	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
+	return nil, updated, nil
+}
+
+// syncService keeps the TeleApp's Service in line with spec.port: created or
+// corrected when set, deleted when unset. A Service it does not control is
+// never touched.
+func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*failure, error) {
+	services := c.kubeClient.CoreV1().Services(app.Namespace)
+	action := func(verb string) string { return fmt.Sprintf("%s Service %s/%s", verb, app.Namespace, app.Name) }
+	current, err := c.services.Services(app.Namespace).Get(app.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		if app.Spec.Port == nil {
+			return nil, nil
+		}
+		if _, err := services.Create(ctx, newService(app), metav1.CreateOptions{}); err != nil {
+			return classify(action("create"), err)
+		}
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceCreated, "Created Service %s on port %d", app.Name, *app.Spec.Port)
+		c.log.Info("created service", "teleapp", app.Namespace+"/"+app.Name, "port", *app.Spec.Port)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get Service %s/%s from cache: %w", app.Namespace, app.Name, err)
+	case !metav1.IsControlledBy(current, app):
+		if app.Spec.Port == nil {
+			return nil, nil
+		}
+		return notOwned("Service", app), nil
+	case app.Spec.Port == nil:
+		err := services.Delete(ctx, app.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &current.UID}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return classify(action("delete"), err)
+		}
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceDeleted, "Deleted Service %s: the TeleApp has no port", app.Name)
+		c.log.Info("deleted service", "teleapp", app.Namespace+"/"+app.Name)
+		return nil, nil
+	}
+	desired := current.DeepCopy()
+	if !reconcileService(app, desired) {
+		return nil, nil
+	}
+	if _, err := services.Update(ctx, desired, metav1.UpdateOptions{}); err != nil {
+		return classify(action("update"), err)
+	}
+	c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceUpdated, "Updated Service %s to port %d", app.Name, *app.Spec.Port)
+	return nil, nil
+}
+
+// updateStatus writes the computed status through the status subresource
+// when it differs from what is stored, and records an Event when the phase
+// turns Ready, Degraded or Failed (so each failure is reported once).
+func (c *Controller) updateStatus(ctx context.Context, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
+	status := computeStatus(app, d, pods, fail)
+	if equality.Semantic.DeepEqual(app.Status, status) {
+		return nil
+	}
+	updated := app.DeepCopy()
+	updated.Status = status
+	if _, err := c.teleClient.TeleopV1alpha1().TeleApps(app.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update status of TeleApp %s/%s: %w", app.Namespace, app.Name, err)
+	}
+	if status.Phase == app.Status.Phase && status.Message == app.Status.Message {
+		return nil
+	}
+	switch status.Phase {
+	case v1alpha1.PhaseFailed:
+		c.recorder.Event(app, corev1.EventTypeWarning, fail.Reason, status.Message)
+		c.log.Warn("teleapp failed", "teleapp", app.Namespace+"/"+app.Name, "reason", fail.Reason, "message", status.Message)
+	case v1alpha1.PhaseDegraded:
+		c.recorder.Event(app, corev1.EventTypeWarning, ReasonDegraded, status.Message)
+		c.log.Warn("teleapp degraded", "teleapp", app.Namespace+"/"+app.Name, "message", status.Message)
+	case v1alpha1.PhaseReady:
+		if app.Status.Phase != v1alpha1.PhaseReady {
+			c.recorder.Event(app, corev1.EventTypeNormal, ReasonReady, status.Message)
+		}
+	}
+	return nil
+}
+
+func notOwned(kind string, app *v1alpha1.TeleApp) *failure {
+	return &failure{
+		Reason:  ReasonErrResourceExists,
+		Message: fmt.Sprintf("%s %s/%s already exists and is not managed by this TeleApp; teleop will not take it over (delete it or rename the TeleApp)", kind, app.Namespace, app.Name),
+	}
+}
+
+// classify sorts an API error into a permanent failure, reported in status
+// and not retried until something changes, and a transient error, retried
+// with backoff.
+func classify(action string, err error) (*failure, error) {
+	var status apierrors.APIStatus
+	msg := err.Error()
+	if errors.As(err, &status) {
+		msg = status.Status().Message
+	}
+	switch {
+	case apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota"):
+		return &failure{Reason: ReasonQuotaExceeded, Message: fmt.Sprintf("cannot %s: %s", action, msg)}, nil
+	case apierrors.IsForbidden(err):
+		return &failure{Reason: ReasonForbidden, Message: fmt.Sprintf("cannot %s: %s", action, msg)}, nil
+	case apierrors.IsInvalid(err):
+		return &failure{Reason: ReasonInvalid, Message: fmt.Sprintf("cannot %s: %s", action, msg)}, nil
+	}
+	return nil, fmt.Errorf("%s: %w", action, err)
+}
