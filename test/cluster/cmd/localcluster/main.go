@@ -1,0 +1,126 @@
+// Command localcluster runs the local control plane of package test/cluster
+// until SIGINT or SIGTERM, for `make test` (one cluster shared by every
+// package through TELEOP_TEST_KUBECONFIG) and `make dev`.
+//
+//	localcluster up --dir DIR
+//
+// It writes DIR/pid and DIR/kubeconfig at once, and DIR/ready (then prints
+// the export KUBECONFIG line) once the plane is usable with deploy/crds and,
+// if present, deploy/rbac applied. Wait for DIR/ready before using it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/teleop/teleop/test/cluster"
+)
+
+const usage = "usage: localcluster up --dir DIR"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		slog.Error("localcluster failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 || args[0] != "up" {
+		return errors.New(usage)
+	}
+	flags := flag.NewFlagSet("localcluster up", flag.ContinueOnError)
+	dir := flags.String("dir", "", "directory for the cluster's files (kubeconfig, pid, logs); required")
+	if err := flags.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dir == "" || flags.NArg() > 0 {
+		return errors.New(usage)
+	}
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
+		return fmt.Errorf("dir %s: %w", *dir, err)
+	}
+	return up(absDir)
+}
+
+func up(dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	pidFile := filepath.Join(dir, "pid")
+	readyFile := filepath.Join(dir, "ready")
+	if pid, alive := running(pidFile); alive {
+		return fmt.Errorf("a local cluster already runs in %s (pid %d)", dir, pid)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	_ = os.Remove(readyFile)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	defer os.Remove(pidFile)
+
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	slog.Info("control plane ready", "after", c.ReadyAfter, "dir", dir)
+
+	if err := applyManifests(ctx, c); err != nil {
+		return err
+	}
+	if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	defer os.Remove(readyFile)
+	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig)
+
+	<-ctx.Done()
+	slog.Info("stopping control plane")
+	return nil
+}
+
+// applyManifests installs deploy/crds and, when present, deploy/rbac.
+func applyManifests(ctx context.Context, c *cluster.Cluster) error {
+	root := cluster.RepoRoot()
+	if root == "" {
+		return errors.New("run localcluster inside the teleop repository: deploy/crds is found from the working directory")
+	}
+	if err := cluster.InstallCRDs(ctx, c.RESTConfig(), filepath.Join(root, "deploy", "crds")); err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	rbac := filepath.Join(root, "deploy", "rbac")
+	if _, err := os.Stat(rbac); err != nil {
+		return nil
+	}
+	if _, err := cluster.ApplyDir(ctx, c.RESTConfig(), rbac); err != nil {
+		return fmt.Errorf("apply deploy/rbac: %w", err)
+	}
+	return nil
+}
+
+// running reports whether the pid file names a live process.
+func running(pidFile string) (int, bool) {
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
