@@ -1,0 +1,13 @@
+# The local control plane's binaries (hack/cluster/README.md). Included by the
+# top-level Makefile.
+
+# Where hack/cluster/build.sh puts etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl and kwok; test/cluster
+# reads the same place (TELEOP_CLUSTER_BIN_DIR overrides both).
+CLUSTER_BIN_DIR ?= $(or $(TELEOP_CLUSTER_BIN_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/teleop/bin)
+KUBECTL ?= $(CLUSTER_BIN_DIR)/kubectl
+KWOK ?= $(CLUSTER_BIN_DIR)/kwok
+
+.PHONY: cluster-bin
+cluster-bin: ## build the control-plane binaries into $(CLUSTER_BIN_DIR) (cached; a cold build takes ~7 min)
+	TELEOP_CLUSTER_BIN_DIR=$(CLUSTER_BIN_DIR) hack/cluster/build.sh
