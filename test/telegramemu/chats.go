@@ -314,7 +314,8 @@ func (s *Server) WaitMessage(ctx context.Context, chatID int64, match func(Messa
 	}
 }
 
-// messageChanged wakes WaitMessage callers. Callers hold s.mu.
+// messageChanged wakes WaitMessage and WaitCallbackAnswer callers: the bot
+// sent, edited or deleted a message or answered a button. Callers hold s.mu.
 func (s *Server) messageChanged() {
 	close(s.changed)
 	s.changed = make(chan struct{})

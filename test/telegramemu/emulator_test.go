@@ -669,11 +669,20 @@ func TestInlineKeyboardRoundTrip(t *testing.T) {
 
 	answered, _ := s.CallbackAnswer(callbackID)
 	assert.False(t, answered)
+	toast := make(chan string, 1)
+	go func() {
+		text, err := s.WaitCallbackAnswer(context.Background(), callbackID)
+		assert.NoError(t, err)
+		toast <- text
+	}()
 	_, err = bot.Request(tgbotapi.NewCallback(cb.ID, "Deleting…"))
 	require.NoError(t, err)
 	answered, text := s.CallbackAnswer(callbackID)
 	assert.True(t, answered)
 	assert.Equal(t, "Deleting…", text)
+	assert.Equal(t, "Deleting…", <-toast)
+	_, err = s.WaitCallbackAnswer(context.Background(), "no-such-query")
+	assert.Error(t, err)
 
 	_, err = bot.Request(tgbotapi.NewCallback(cb.ID, "again"))
 	assert.Equal(t, http.StatusBadRequest, apiError(t, err).Code, "a query is answered once")

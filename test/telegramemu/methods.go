@@ -3,6 +3,7 @@ package telegramemu
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"unicode/utf8"
 )
@@ -192,8 +193,29 @@ func (s *Server) answerCallbackQuery(_ context.Context, p params) (any, *apiErro
 		return nil, badRequest("query is too old and response timeout expired or query ID is invalid")
 	}
 	cb.answered, cb.text, cb.showAlert = true, text, p.bool("show_alert")
-	s.messageChanged()
+	s.messageChanged() // wakes WaitCallbackAnswer
 	return true, nil
+}
+
+// WaitCallbackAnswer waits until the bot answers the button press
+// callbackID and returns the toast text it answered with.
+func (s *Server) WaitCallbackAnswer(ctx context.Context, callbackID string) (text string, err error) {
+	for {
+		s.mu.Lock()
+		cb, changed := s.callbacks[callbackID], s.changed
+		s.mu.Unlock()
+		if cb == nil {
+			return "", fmt.Errorf("telegramemu: no callback query %q was sent", callbackID)
+		}
+		if answered, text := s.CallbackAnswer(callbackID); answered {
+			return text, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return "", fmt.Errorf("telegramemu: callback query %q not answered: %w", callbackID, ctx.Err())
+		}
+	}
 }
 
 // CallbackAnswer reports whether the bot answered the button press

@@ -21,6 +21,9 @@ const (
 	conflictWebhook   = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 
+// maxPollTimeout caps a getUpdates timeout (seconds) so the duration cannot overflow.
+const maxPollTimeout = 24 * 60 * 60
+
 // maxWebhookRetry caps the doubling delay between webhook delivery attempts.
 const maxWebhookRetry = 2 * time.Second
 
@@ -68,7 +71,7 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	defer s.endPoll(me)
 	s.confirm(offset)
 
-	deadline := time.NewTimer(time.Duration(max(timeout, 0)) * time.Second)
+	deadline := time.NewTimer(time.Duration(min(max(timeout, 0), maxPollTimeout)) * time.Second)
 	defer deadline.Stop()
 	for {
 		batch := s.batch(int(limit), allowed)
