@@ -1,0 +1,35 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+)
+
+var nsCommand = &command{
+	word: "ns", usage: "/ns [namespace]", example: "/ns web",
+	summary: "show or set this chat's namespace",
+	pattern: commandPattern("ns", `(?:\s+(?<namespace>\S+))?`),
+	run:     runNamespace,
+}
+
+// runNamespace sets the chat's namespace, or with no argument lets the ns
+// flow show it and offer others. Setting needs list permission there, so a
+// chat is never pointed where its user sees nothing.
+func runNamespace(ctx context.Context, r *Router, req *request) string {
+	namespace := req.args["namespace"]
+	if namespace == "" {
+		return r.startFlow(ctx, req, "ns", nil)
+	}
+	if err := v1alpha1.ValidateName(namespace); err != nil {
+		return req.usage("Bad namespace: " + esc(err.Error()) + ".")
+	}
+	if refusal := r.refusal(ctx, req, "list", namespace); refusal != "" {
+		return refusal
+	}
+	if err := r.cfg.Namespaces.Set(ctx, req.update.ChatID, namespace); err != nil {
+		return r.failure(req, fmt.Errorf("set namespace of chat %d: %w", req.update.ChatID, err), namespace, "")
+	}
+	return fmt.Sprintf("This chat now works in %s.", bold(namespace))
+}

@@ -1,0 +1,109 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
+)
+
+const somethingWentWrong = "Something went wrong on my side; please try again in a moment."
+
+// audit says who changes what with this request; the update ID makes a
+// redelivered update recognisable.
+func (req *request) audit() apps.Audit {
+	actor := req.identity.User
+	if req.update.Username != "" {
+		actor += " (@" + req.update.Username + ")"
+	}
+	return apps.Audit{
+		Actor:     actor,
+		Command:   strings.TrimSpace(req.update.Text),
+		RequestID: "telegram-update-" + strconv.FormatInt(req.update.ID, 10),
+	}
+}
+
+// usage is the reply to a bad input: the problem (HTML), then how to write it.
+func (req *request) usage(problem string) string {
+	return fmt.Sprintf("%s\nUsage: %s\nExample: %s", problem, code(req.cmd.usage), code(req.cmd.example))
+}
+
+// chatNamespace is the namespace the chat works in.
+func (r *Router) chatNamespace(ctx context.Context, req *request) (string, error) {
+	ns, err := r.cfg.Namespaces.Get(ctx, req.update.ChatID)
+	if err != nil {
+		return "", fmt.Errorf("namespace of chat %d: %w", req.update.ChatID, err)
+	}
+	return ns, nil
+}
+
+// target resolves "name" or "namespace/name" against the chat's namespace.
+// A bad name gives a problem to show the user (HTML); a failure to read the
+// chat's namespace gives an error.
+func (r *Router) target(ctx context.Context, req *request, arg string) (namespace, name, problem string, err error) {
+	namespace, name, qualified := strings.Cut(arg, "/")
+	if !qualified {
+		name = namespace
+		if namespace, err = r.chatNamespace(ctx, req); err != nil {
+			return "", "", "", err
+		}
+	} else if nsErr := v1alpha1.ValidateName(namespace); nsErr != nil {
+		return "", "", "Bad namespace: " + esc(nsErr.Error()) + ".", nil
+	}
+	if nameErr := v1alpha1.ValidateName(name); nameErr != nil {
+		return "", "", "Bad app name: " + esc(nameErr.Error()) + ".", nil
+	}
+	return namespace, name, "", nil
+}
+
+// refusal asks whether the user may do verb in namespace, and returns ""
+// when so and otherwise the reply that says why not.
+func (r *Router) refusal(ctx context.Context, req *request, verb, namespace string) string {
+	err := r.cfg.Access.Check(ctx, req.identity, verb, namespace)
+	var denied *access.DeniedError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &denied):
+		r.log.Info("refused", "user", req.identity.User, "verb", verb, "namespace", namespace)
+		return "⛔ " + esc(capitalise(denied.Error())) + "."
+	default:
+		r.log.Error("authorize", "user", req.identity.User, "verb", verb, "namespace", namespace, "err", err)
+		return "I could not check your permissions right now; nothing was changed. Please try again in a moment."
+	}
+}
+
+// failure explains an error from the cluster in the user's terms.
+func (r *Router) failure(req *request, err error, namespace, name string) string {
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("There is no app %s in %s. /list shows what there is.", bold(name), bold(namespace))
+	case apierrors.IsAlreadyExists(err):
+		return fmt.Sprintf("%s already exists in %s. See /status %s, or change it with /scale.", bold(name), bold(namespace), esc(name))
+	case apierrors.IsForbidden(err):
+		return "The cluster refused: " + esc(err.Error())
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return "The cluster refused this: " + esc(err.Error())
+	}
+	r.log.Error("cluster call failed", "command", req.cmd.word, "namespace", namespace, "name", name, "err", err)
+	return somethingWentWrong
+}
+
+func esc(s string) string  { return html.EscapeString(s) }
+func bold(s string) string { return "<b>" + esc(s) + "</b>" }
+func code(s string) string { return "<code>" + esc(s) + "</code>" }
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

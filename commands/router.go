@@ -1,0 +1,201 @@
+// Package commands turns chat messages into actions on TeleApps: a regexp2
+// grammar of one-shot commands, each pattern beside its handler, and the
+// Router that sends everything else to the conversations engine. Every read
+// and write is authorised for the chat user's Kubernetes identity first.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"unicode/utf8"
+
+	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
+)
+
+// Apps is what the commands need of TeleApps; *apps.Client provides it.
+type Apps interface {
+	Create(ctx context.Context, namespace, name, image string, replicas int32, notifyChats []string, a apps.Audit) (*v1alpha1.TeleApp, error)
+	Get(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error)
+	List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error)
+	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
+}
+
+// Authorizer decides whether an identity may do a verb on TeleApps in a
+// namespace; *access.Authorizer provides it.
+type Authorizer interface {
+	Check(ctx context.Context, id access.Identity, verb, namespace string) error
+}
+
+// Namespaces keeps each chat's namespace ("default" until set).
+type Namespaces interface {
+	Get(ctx context.Context, chatID int64) (string, error)
+	Set(ctx context.Context, chatID int64, namespace string) error
+}
+
+// Conversations runs multi-step dialogues; *conversations.Engine provides it.
+type Conversations interface {
+	Start(ctx context.Context, flow string, u bot.Update, preset map[string]string) error
+	Handle(ctx context.Context, u bot.Update) (handled bool, err error)
+	Cancel(ctx context.Context, chatID, userID int64) (wasOpen bool, err error)
+	Open(ctx context.Context, chatID, userID int64) (flow string, ok bool, err error)
+}
+
+// Config is what a Router needs.
+type Config struct {
+	// BotName is the bot's username without "@": "/list@otherbot" is not for
+	// us. Empty accepts any suffix (the console has no name).
+	BotName       string
+	Apps          Apps
+	Access        Authorizer
+	Namespaces    Namespaces
+	Conversations Conversations
+	Messenger     bot.Messenger
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Router is the bot's Handler: commands are answered here, conversations are
+// handed to the engine.
+type Router struct {
+	cfg     Config
+	grammar *grammar
+	log     *slog.Logger
+}
+
+// NewRouter returns a Router, or an error naming what cfg lacks.
+func NewRouter(cfg Config) (*Router, error) {
+	var missing []error
+	for name, present := range map[string]bool{
+		"Apps": cfg.Apps != nil, "Access": cfg.Access != nil, "Namespaces": cfg.Namespaces != nil,
+		"Conversations": cfg.Conversations != nil, "Messenger": cfg.Messenger != nil,
+	} {
+		if !present {
+			missing = append(missing, fmt.Errorf("commands: Config.%s is required", name))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Router{cfg: cfg, grammar: newGrammar(allCommands...), log: log}, nil
+}
+
+// request is one matched command being handled.
+type request struct {
+	update bot.Update
+	cmd    *command
+	args   map[string]string
+	// identity is who the chat user is to Kubernetes.
+	identity access.Identity
+}
+
+// HandleUpdate answers a message or a button press. It never panics on input
+// and replies to every bad command with what was wrong and how to write it.
+func (r *Router) HandleUpdate(ctx context.Context, u bot.Update) {
+	switch {
+	case u.Callback != nil:
+		r.handleButton(ctx, u)
+	case len(u.Text) > MaxMessageLength && utf8.RuneCountInString(u.Text) > MaxMessageLength:
+		r.log.Info("ignored over-long message", "chat", u.ChatID, "user", u.UserID, "characters", utf8.RuneCountInString(u.Text))
+		if isPrivate(u) {
+			r.send(ctx, u.ChatID, "That message is too long for me. Commands are short: send /help to see them.")
+		}
+	default:
+		r.handleText(ctx, u)
+	}
+}
+
+func (r *Router) handleButton(ctx context.Context, u bot.Update) {
+	handled, err := r.cfg.Conversations.Handle(ctx, u)
+	if err != nil {
+		r.log.Error("button press failed", "chat", u.ChatID, "user", u.UserID, "err", err)
+	}
+	if handled {
+		return
+	}
+	if err := r.cfg.Messenger.AnswerCallback(ctx, u.Callback.ID, "This menu has expired."); err != nil {
+		r.log.Warn("answer callback", "chat", u.ChatID, "err", err)
+	}
+}
+
+func (r *Router) handleText(ctx context.Context, u bot.Update) {
+	p := r.grammar.parse(u.Text, r.cfg.BotName)
+	switch p.outcome {
+	case otherBot:
+		return
+	case notCommand:
+		r.handleChatter(ctx, u)
+		return
+	case unknownCommand:
+		r.send(ctx, u.ChatID, fmt.Sprintf("I don't know %s. Send /help to see what I can do.", code(p.word)))
+		return
+	}
+	if p.word != cancelWord {
+		r.dropConversation(ctx, u)
+	}
+	req := &request{update: u, cmd: p.cmd, args: p.args, identity: access.ForTelegram(u.UserID, u.ChatID)}
+	var reply string
+	if p.outcome == badUsage {
+		reply = req.usage(fmt.Sprintf("%s needs different arguments.", code("/"+p.cmd.word)))
+	} else {
+		reply = p.cmd.run(ctx, r, req)
+	}
+	r.log.Info("command", "chat", u.ChatID, "user", u.UserID, "command", p.word, "matched", p.outcome == matched)
+	if reply != "" {
+		r.send(ctx, u.ChatID, reply)
+	}
+}
+
+// handleChatter gives plain text to an open conversation; in a private chat
+// text nobody expects gets a hint, in a group it is none of our business.
+func (r *Router) handleChatter(ctx context.Context, u bot.Update) {
+	handled, err := r.cfg.Conversations.Handle(ctx, u)
+	if err != nil {
+		r.log.Error("conversation step failed", "chat", u.ChatID, "user", u.UserID, "err", err)
+		r.send(ctx, u.ChatID, somethingWentWrong)
+		return
+	}
+	if !handled && isPrivate(u) {
+		r.send(ctx, u.ChatID, "I understand commands. Send /help to see them.")
+	}
+}
+
+// dropConversation ends the user's open conversation, if any, and says so:
+// a new command means the user moved on.
+func (r *Router) dropConversation(ctx context.Context, u bot.Update) {
+	flow, open, err := r.cfg.Conversations.Open(ctx, u.ChatID, u.UserID)
+	if err == nil && open {
+		_, err = r.cfg.Conversations.Cancel(ctx, u.ChatID, u.UserID)
+	}
+	switch {
+	case err != nil:
+		r.log.Error("drop conversation", "chat", u.ChatID, "user", u.UserID, "err", err)
+	case open:
+		r.send(ctx, u.ChatID, fmt.Sprintf("(I dropped your unfinished %s.)", code("/"+flow)))
+	}
+}
+
+// startFlow hands the user over to a conversation; the engine replies.
+func (r *Router) startFlow(ctx context.Context, req *request, flow string, preset map[string]string) string {
+	if err := r.cfg.Conversations.Start(ctx, flow, req.update, preset); err != nil {
+		r.log.Error("start conversation", "flow", flow, "chat", req.update.ChatID, "user", req.update.UserID, "err", err)
+		return somethingWentWrong
+	}
+	return ""
+}
+
+func (r *Router) send(ctx context.Context, chatID int64, text string) {
+	if _, err := r.cfg.Messenger.Send(ctx, bot.Reply{ChatID: chatID, Text: text}); err != nil {
+		r.log.Error("send reply", "chat", chatID, "err", err)
+	}
+}
+
+func isPrivate(u bot.Update) bool { return u.ChatType == "private" }
