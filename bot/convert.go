@@ -6,9 +6,17 @@ import (
 
 // fromTelegram turns a Telegram update into an Update. It reports false for
 // what the bot does not act on: edited messages, channel posts, messages
-// without text or sender, and button presses on messages it cannot place in
-// a chat (inline-mode messages).
+// without text or sender, button presses on messages it cannot place in a
+// chat (inline-mode messages), and anything without a chat or user ID.
 func fromTelegram(tu tgbotapi.Update) (Update, bool) {
+	u, ok := convert(tu)
+	if !ok || u.ChatID == 0 || u.UserID == 0 {
+		return Update{}, false
+	}
+	return u, true
+}
+
+func convert(tu tgbotapi.Update) (Update, bool) {
 	switch {
 	case tu.Message != nil:
 		m := tu.Message
