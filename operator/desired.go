@@ -95,9 +95,13 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool
 
 	want := desiredContainer(app)
 	containers := current.Spec.Template.Spec.Containers
-	if len(containers) != 1 {
+	if len(containers) == 0 {
 		current.Spec.Template.Spec.Containers = []corev1.Container{want}
 		return true
+	}
+	if len(containers) > 1 { // added by hand: the TeleApp runs one container
+		current.Spec.Template.Spec.Containers = containers[:1]
+		changed = true
 	}
 	got := &current.Spec.Template.Spec.Containers[0]
 	if got.Name != want.Name || got.Image != want.Image {

@@ -1,0 +1,348 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubeinformers "k8s.io/client-go/informers"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
+	teleinformers "github.com/teleop/teleop/operator/generated/informers/externalversions"
+)
+
+// fixture is a controller on fake clientsets whose informer caches are
+// filled directly, as in k8s.io/sample-controller's tests.
+type fixture struct {
+	t          *testing.T
+	kube       *k8sfake.Clientset
+	tele       *fake.Clientset
+	recorder   *record.FakeRecorder
+	controller *Controller
+}
+
+func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects ...runtime.Object) *fixture {
+	t.Helper()
+	f := &fixture{
+		t:        t,
+		kube:     k8sfake.NewClientset(objects...),
+		tele:     fake.NewSimpleClientset(app),
+		recorder: record.NewFakeRecorder(20),
+	}
+	teleFactory := teleinformers.NewSharedInformerFactory(f.tele, 0)
+	kubeFactory := kubeinformers.NewSharedInformerFactory(f.kube, 0)
+	apps := teleFactory.Teleop().V1alpha1().TeleApps()
+	deployments := kubeFactory.Apps().V1().Deployments()
+	services := kubeFactory.Core().V1().Services()
+	pods := kubeFactory.Core().V1().Pods()
+	controller, err := NewController(f.kube, f.tele, apps, deployments, services, pods, f.recorder, nil)
+	require.NoError(t, err)
+	f.controller = controller
+
+	require.NoError(t, apps.Informer().GetIndexer().Add(app))
+	for _, obj := range objects {
+		var indexer cache.Indexer
+		switch obj.(type) {
+		case *appsv1.Deployment:
+			indexer = deployments.Informer().GetIndexer()
+		case *corev1.Service:
+			indexer = services.Informer().GetIndexer()
+		case *corev1.Pod:
+			indexer = pods.Informer().GetIndexer()
+		default:
+			t.Fatalf("no informer for %T", obj)
+		}
+		require.NoError(t, indexer.Add(obj))
+	}
+	return f
+}
+
+// failOn makes the API server answer verb on resource with err.
+func (f *fixture) failOn(verb, resource string, err error) {
+	f.kube.PrependReactor(verb, resource, func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, err })
+}
+
+func (f *fixture) sync(app *v1alpha1.TeleApp) error {
+	return f.controller.sync(context.Background(), cache.ObjectName{Namespace: app.Namespace, Name: app.Name})
+}
+
+// writes lists the mutating API calls made, as "verb resource[/subresource]".
+func (f *fixture) writes() []string {
+	var out []string
+	for _, a := range append(f.kube.Actions(), f.tele.Actions()...) {
+		if a.GetVerb() == "list" || a.GetVerb() == "watch" || a.GetVerb() == "get" {
+			continue
+		}
+		r := a.GetResource().Resource
+		if a.GetSubresource() != "" {
+			r += "/" + a.GetSubresource()
+		}
+		out = append(out, a.GetVerb()+" "+r)
+	}
+	return out
+}
+
+func (f *fixture) storedStatus(app *v1alpha1.TeleApp) v1alpha1.TeleAppStatus {
+	stored, err := f.tele.TeleopV1alpha1().TeleApps(app.Namespace).Get(context.Background(), app.Name, metav1.GetOptions{})
+	require.NoError(f.t, err)
+	return stored.Status
+}
+
+func (f *fixture) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func TestSyncWrites(t *testing.T) {
+	app := teleApp("web")
+	withSvc := teleApp("web", withPort(8080))
+	ready := ownedDeployment(app, rolledOut(3, 3, 3, 3))
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", fmt.Errorf("user cannot create"))
+	quota := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", fmt.Errorf("exceeded quota: compute, requested: pods=1"))
+
+	tests := []struct {
+		name       string
+		app        *v1alpha1.TeleApp
+		objects    []runtime.Object
+		apiErrors  map[string]error // "verb resource" -> error
+		wantWrites []string
+		wantPhase  v1alpha1.Phase // stored after sync; "" when status is not written
+		wantEvents []string
+		wantErr    bool
+	}{
+		{
+			name:       "new TeleApp gets its Deployment",
+			app:        app,
+			wantWrites: []string{"create deployments", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhasePending,
+			wantEvents: []string{"Normal DeploymentCreated Created Deployment web"},
+		},
+		{
+			name:       "new TeleApp with a port gets a Service too",
+			app:        withSvc,
+			wantWrites: []string{"create deployments", "create services", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhasePending,
+			wantEvents: []string{"Normal DeploymentCreated Created Deployment web", "Normal ServiceCreated Created Service web on port 8080"},
+		},
+		{
+			name:    "in sync: nothing is written",
+			app:     teleApp("web", withComputedStatus(ready)),
+			objects: []runtime.Object{ready},
+		},
+		{
+			name:       "Deployment rolled out: status turns Ready",
+			app:        teleApp("web", withComputedStatus(ownedDeployment(app, rolledOut(3, 3, 1, 1)))),
+			objects:    []runtime.Object{ready},
+			wantWrites: []string{"update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseReady,
+			wantEvents: []string{"Normal Ready 3/3 replicas ready"},
+		},
+		{
+			name:       "replicas edited by hand are reverted",
+			app:        teleApp("web", withComputedStatus(ready)),
+			objects:    []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), withDeploymentReplicas(7))},
+			wantWrites: []string{"update deployments"},
+			wantEvents: []string{"Normal DeploymentUpdated Updated Deployment web to replicas 3, image nginx:1.27"},
+		},
+		{
+			name:       "a Deployment it does not own is not taken over",
+			app:        app,
+			objects:    []runtime.Object{foreignDeployment(app)},
+			wantWrites: []string{"update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseFailed,
+			wantEvents: []string{"Warning ErrResourceExists Deployment default/web already exists and is not managed by this TeleApp; teleop will not take it over (delete it or rename the TeleApp)"},
+		},
+		{
+			name:    "a failure already reported is not reported again",
+			app:     teleApp("web", func(a *v1alpha1.TeleApp) { a.Status = computeStatus(a, nil, nil, notOwned("Deployment", a)) }),
+			objects: []runtime.Object{foreignDeployment(app)},
+		},
+		{
+			name:       "port removed: the owned Service is deleted",
+			app:        teleApp("web", withComputedStatus(ready)),
+			objects:    []runtime.Object{ready, ownedService(withSvc)},
+			wantWrites: []string{"delete services"},
+			wantEvents: []string{"Normal ServiceDeleted Deleted Service web: the TeleApp has no port"},
+		},
+		{
+			name: "port removed: a Service it does not own is left alone",
+			app:  teleApp("web", withComputedStatus(ready)),
+			objects: []runtime.Object{ready, func() *corev1.Service {
+				s := ownedService(withSvc)
+				s.OwnerReferences = nil
+				return s
+			}()},
+		},
+		{
+			name:       "port changed: the Service follows",
+			app:        teleApp("web", withPort(9090), withComputedStatus(ownedDeployment(teleApp("web", withPort(9090)), rolledOut(3, 3, 3, 3)))),
+			objects:    []runtime.Object{ownedDeployment(teleApp("web", withPort(9090)), rolledOut(3, 3, 3, 3)), ownedService(withSvc)},
+			wantWrites: []string{"update services"},
+			wantEvents: []string{"Normal ServiceUpdated Updated Service web to port 9090"},
+		},
+		{
+			name:       "forbidden: Failed, reported, not retried",
+			app:        app,
+			apiErrors:  map[string]error{"create deployments": forbidden},
+			wantWrites: []string{"create deployments", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseFailed,
+			wantEvents: []string{`Warning Forbidden cannot create Deployment default/web: deployments.apps "web" is forbidden: user cannot create`},
+		},
+		{
+			name:       "quota exceeded: Failed, reported, not retried",
+			app:        app,
+			apiErrors:  map[string]error{"create deployments": quota},
+			wantWrites: []string{"create deployments", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseFailed,
+			wantEvents: []string{`Warning QuotaExceeded cannot create Deployment default/web: deployments.apps "web" is forbidden: exceeded quota: compute, requested: pods=1`},
+		},
+		{
+			name:       "transient error: retried, status untouched",
+			app:        app,
+			apiErrors:  map[string]error{"create deployments": apierrors.NewInternalError(fmt.Errorf("etcd leader changed"))},
+			wantWrites: []string{"create deployments"},
+			wantErr:    true,
+		},
+		{
+			name:       "pods in ImagePullBackOff: Degraded, reported once",
+			app:        teleApp("web", withComputedStatus(ready)),
+			objects:    []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 2, 2)), appPod(app, "web-7c9f4-abcde", waiting("ImagePullBackOff"))},
+			wantWrites: []string{"update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseDegraded,
+			wantEvents: []string{"Warning Degraded ImagePullBackOff on web-7c9f4-abcde"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.app, tt.objects...)
+			for call, err := range tt.apiErrors {
+				var verb, resource string
+				_, _ = fmt.Sscan(call, &verb, &resource)
+				f.failOn(verb, resource, err)
+			}
+
+			err := f.sync(tt.app)
+
+			if tt.wantErr {
+				require.Error(t, err)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.wantWrites, f.writes())
+			if tt.wantPhase != "" {
+				assert.Equal(t, tt.wantPhase, f.storedStatus(tt.app).Phase)
+			}
+			assert.Equal(t, tt.wantEvents, f.events())
+		})
+	}
+}
+
+func TestSyncCreatedDeployment(t *testing.T) {
+	app := teleApp("web", withPort(8080), withEnv("MODE", "prod"))
+	f := newFixture(t, app)
+
+	require.NoError(t, f.sync(app))
+
+	d, err := f.kube.AppsV1().Deployments(testNamespace).Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.True(t, metav1.IsControlledBy(d, app))
+	assert.Equal(t, int32(3), *d.Spec.Replicas)
+	assert.Equal(t, "nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
+	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "prod"}}, d.Spec.Template.Spec.Containers[0].Env)
+	status := f.storedStatus(app)
+	assert.Equal(t, "app.kubernetes.io/name=web", status.Selector)
+	assert.Equal(t, int64(1), status.ObservedGeneration)
+}
+
+func TestSyncIgnoresMissingAndDeletingApps(t *testing.T) {
+	deleting := teleApp("web", func(a *v1alpha1.TeleApp) {
+		a.DeletionTimestamp = &metav1.Time{}
+		a.Finalizers = []string{"teleop.io/announce"}
+	})
+	f := newFixture(t, deleting)
+
+	require.NoError(t, f.sync(deleting))
+	require.NoError(t, f.controller.sync(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "gone"}))
+
+	assert.Empty(t, f.writes())
+}
+
+func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
+	app := teleApp("web")
+	other := teleApp("other")
+	tests := []struct {
+		name    string
+		event   func(f *fixture)
+		wantKey []string
+	}{
+		{
+			name:    "owned Deployment changed",
+			event:   func(f *fixture) { f.controller.ownedHandler().OnAdd(ownedDeployment(app), false) },
+			wantKey: []string{"default/web"},
+		},
+		{
+			name:    "foreign Deployment of an app's name deleted",
+			event:   func(f *fixture) { f.controller.ownedHandler().OnDelete(foreignDeployment(app)) },
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "Deployment owned by something else",
+			event: func(f *fixture) {
+				d := foreignDeployment(app)
+				d.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(other, appsv1.SchemeGroupVersion.WithKind("Other"))}
+				f.controller.ownedHandler().OnAdd(d, false)
+			},
+		},
+		{
+			name:  "unrelated Deployment without an app",
+			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(foreignDeployment(other), false) },
+		},
+		{
+			name:    "pod of the app, from a tombstone",
+			event:   func(f *fixture) { f.controller.enqueuePodApp(cache.DeletedFinalStateUnknown{Obj: appPod(app, "web-1")}) },
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "resync of an unchanged Deployment",
+			event: func(f *fixture) {
+				d := ownedDeployment(app)
+				f.controller.ownedHandler().OnUpdate(d, d)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, app)
+
+			tt.event(f)
+
+			var keys []string
+			for f.controller.queue.Len() > 0 {
+				key, _ := f.controller.queue.Get()
+				keys = append(keys, key.String())
+				f.controller.queue.Done(key)
+			}
+			assert.Equal(t, tt.wantKey, keys)
+		})
+	}
+}
