@@ -27,8 +27,10 @@ func teleApp(name string, opts ...appOption) *v1alpha1.TeleApp {
 	return app
 }
 
-func withReplicas(n int32) appOption { return func(a *v1alpha1.TeleApp) { a.Spec.Replicas = ptr.To(n) } }
-func withoutReplicas() appOption     { return func(a *v1alpha1.TeleApp) { a.Spec.Replicas = nil } }
+func withReplicas(n int32) appOption {
+	return func(a *v1alpha1.TeleApp) { a.Spec.Replicas = ptr.To(n) }
+}
+func withoutReplicas() appOption { return func(a *v1alpha1.TeleApp) { a.Spec.Replicas = nil } }
 func withImage(image string) appOption {
 	return func(a *v1alpha1.TeleApp) { a.Spec.Image = image }
 }

@@ -318,8 +318,10 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(foreignDeployment(other), false) },
 		},
 		{
-			name:    "pod of the app, from a tombstone",
-			event:   func(f *fixture) { f.controller.enqueuePodApp(cache.DeletedFinalStateUnknown{Obj: appPod(app, "web-1")}) },
+			name: "pod of the app, from a tombstone",
+			event: func(f *fixture) {
+				f.controller.enqueuePodApp(cache.DeletedFinalStateUnknown{Obj: appPod(app, "web-1")})
+			},
 			wantKey: []string{"default/web"},
 		},
 		{

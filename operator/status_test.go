@@ -103,8 +103,8 @@ func TestComputeStatusPhase(t *testing.T) {
 		},
 		{
 			name: "a failure outweighs pod problems", app: app, deployment: ownedDeployment(app, rolledOut(3, 3, 0, 0)),
-			pods: []*corev1.Pod{appPod(app, "web-a", waiting("CrashLoopBackOff"))},
-			fail: &failure{Reason: ReasonQuotaExceeded, Message: "cannot update Deployment default/web: exceeded quota"},
+			pods:      []*corev1.Pod{appPod(app, "web-a", waiting("CrashLoopBackOff"))},
+			fail:      &failure{Reason: ReasonQuotaExceeded, Message: "cannot update Deployment default/web: exceeded quota"},
 			wantPhase: v1alpha1.PhaseFailed, wantMessage: "cannot update Deployment default/web: exceeded quota",
 			wantReady: metav1.ConditionFalse, wantProgressing: metav1.ConditionFalse, wantDegraded: metav1.ConditionTrue, wantReason: ReasonQuotaExceeded,
 		},
