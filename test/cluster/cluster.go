@@ -41,7 +41,8 @@ type Options struct {
 // Cluster is a running local control plane, or a handle on one started by
 // another process (see Shared).
 type Cluster struct {
-	// Kubeconfig is the path of an admin kubeconfig for the cluster.
+	// Kubeconfig is the path of an admin kubeconfig for the cluster
+	// (Dir/admin.kubeconfig for one Start made).
 	Kubeconfig string
 	// Dir holds the cluster's files, logs included (<component>.log).
 	Dir string
@@ -120,7 +121,7 @@ func prepare(opts Options) (*Cluster, error) {
 		}
 		c.Dir = dir
 	}
-	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
+	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
 	return c, nil
 }
 
@@ -149,9 +150,6 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	kubeconfigs := map[string]string{}
 	for _, u := range staticUsers {
 		path := filepath.Join(c.Dir, strings.ReplaceAll(u.name, ":", "-")+".kubeconfig")
-		if u.name == userAdmin {
-			path = c.Kubeconfig
-		}
 		if err := writeKubeconfig(path, apiURL, keys.caPEM, u.name, tokens[u.name]); err != nil {
 			return err
 		}

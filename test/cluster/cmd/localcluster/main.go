@@ -4,9 +4,9 @@
 //
 //	localcluster up --dir DIR
 //
-// It writes DIR/pid and DIR/kubeconfig at once, and DIR/ready (then prints
-// the export KUBECONFIG line) once the plane is usable with deploy/crds and,
-// if present, deploy/rbac applied. Wait for DIR/ready before using it.
+// It writes DIR/pid at once and DIR/kubeconfig (atomically, then prints the
+// export KUBECONFIG line) only once the plane is usable with deploy/crds and,
+// if present, deploy/rbac applied: a script waits for DIR/kubeconfig.
 package main
 
 import (
@@ -58,14 +58,14 @@ func up(dir string) error {
 	defer stop()
 
 	pidFile := filepath.Join(dir, "pid")
-	readyFile := filepath.Join(dir, "ready")
+	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if pid, alive := running(pidFile); alive {
 		return fmt.Errorf("a local cluster already runs in %s (pid %d)", dir, pid)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	_ = os.Remove(readyFile)
+	_ = os.Remove(kubeconfig)
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
@@ -81,11 +81,11 @@ func up(dir string) error {
 	if err := applyManifests(ctx, c); err != nil {
 		return err
 	}
-	if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
-		return fmt.Errorf("write ready file: %w", err)
+	if err := publish(c.Kubeconfig, kubeconfig); err != nil {
+		return err
 	}
-	defer os.Remove(readyFile)
-	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig)
+	defer os.Remove(kubeconfig)
+	fmt.Printf("export KUBECONFIG=%s\n", kubeconfig)
 
 	<-ctx.Done()
 	slog.Info("stopping control plane")
@@ -107,6 +107,23 @@ func applyManifests(ctx context.Context, c *cluster.Cluster) error {
 	}
 	if _, err := cluster.ApplyDir(ctx, c.RESTConfig(), rbac); err != nil {
 		return fmt.Errorf("apply deploy/rbac: %w", err)
+	}
+	return nil
+}
+
+// publish copies the admin kubeconfig to path by rename, so a reader never
+// sees it half written.
+func publish(from, path string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("read kubeconfig: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("publish kubeconfig: %w", err)
 	}
 	return nil
 }
