@@ -191,7 +191,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if !ok {
 		prev = baseline(app)
 	}
-	next, notices := c.plan(key, app, prev)
+	next, notices := c.plan(ctx, key, app, prev)
 	if next == prev {
 		return nil
 	}
@@ -212,11 +212,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 // plan works out what to announce about app since prev, and the record to
 // keep once it was announced. A phase is announced once it held for the
 // settle time; until then the key is looked at again when it will have.
-func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
+func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
 	next := prev
 	var notices []Notice
 	if desired := desiredReplicas(app); desired != prev.Replicas {
-		notices = append(notices, scaledNotice(app, prev.Replicas))
+		notices = append(notices, scaledNotice(app, prev.Replicas, c.replicasActor(ctx, app)))
 		next.Replicas = desired
 		next.Generation = app.Generation
 	}
@@ -228,6 +228,24 @@ func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev anno
 		next.Generation = app.Generation
 	}
 	return next, notices
+}
+
+// replicasActor tells who set the TeleApp's replicas last. The shared
+// TeleApp cache drops managedFields to save memory, so when the cached
+// object has none they are read from the API server: one read per scale
+// announced. Without them the actor is unknown, which is no reason not to
+// announce.
+func (c *Controller) replicasActor(ctx context.Context, app *v1alpha1.TeleApp) string {
+	meta := app.ObjectMeta
+	if len(meta.ManagedFields) == 0 {
+		live, err := c.client.TeleopV1alpha1().TeleApps(app.Namespace).Get(ctx, app.Name, metav1.GetOptions{})
+		if err != nil {
+			slog.Warn("cannot read who scaled", "teleapp", app.Namespace+"/"+app.Name, "err", err)
+			return ""
+		}
+		meta = live.ObjectMeta
+	}
+	return actorOf(meta, "spec", "replicas")
 }
 
 // settledPhase returns the TeleApp's phase class when it differs from prev

@@ -267,6 +267,21 @@ func TestAnnouncesTransitionsOnce(t *testing.T) {
 			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 5, Generation: 2},
 		},
 		{
+			name: "scaled from a chat names the person",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.update("web", func(a *v1alpha1.TeleApp) {
+					a.Spec.Replicas = ptr.To[int32](1)
+					a.Generation++
+					a.Annotations[AnnotationLastChangedBy] = "telegram:123 (@alice)"
+					a.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), managed("teleop-apps", 9, chatWrite)}
+				})
+				h.mustSync("web")
+			},
+			want:   map[string][]string{"1": {"default/web scaled 3→1 by telegram:123 (@alice)"}},
+			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 1, Generation: 2},
+		},
+		{
 			name: "back to Ready after a rollout that held is announced again",
 			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
 			steps: func(h *harness) {

@@ -43,9 +43,9 @@ type Notice struct {
 	Message string
 	// Pod names the pod to blame, when the status names one.
 	Pod string
-	// Actor is who made the change: "telegram:123 (@alice)" for a change from
-	// a chat, the field manager (e.g. "kubectl-scale") for one made with
-	// kubectl; empty when the cluster cannot tell.
+	// Actor is who made a Scaled or Deleted change: "telegram:123 (@alice)"
+	// for a change from a chat, the field manager (e.g. "kubectl-scale") for
+	// one made with kubectl; empty when the cluster cannot tell.
 	Actor string
 	// Generation is the TeleApp's metadata.generation the notice is about.
 	Generation int64

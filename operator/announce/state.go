@@ -97,15 +97,15 @@ func notice(app *v1alpha1.TeleApp, k Kind) Notice {
 		Reason:       reasonOf(app),
 		Message:      app.Status.Message,
 		Pod:          blamedPod(app),
-		Actor:        actorOf(app.ObjectMeta, "spec"),
 		Generation:   app.Generation,
 	}
 }
 
-func scaledNotice(app *v1alpha1.TeleApp, from int32) Notice {
+// scaledNotice is the notice of a change of the desired replicas from
+// from, made by actor.
+func scaledNotice(app *v1alpha1.TeleApp, from int32, actor string) Notice {
 	n := notice(app, KindScaled)
-	n.FromReplicas = from
-	n.Actor = actorOf(app.ObjectMeta, "spec", "replicas")
+	n.FromReplicas, n.Actor = from, actor
 	return n
 }
 
