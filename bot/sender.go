@@ -184,7 +184,7 @@ func prepare(r Reply) ([]Reply, error) {
 	if r.EditMessageID != 0 {
 		return nil, fmt.Errorf("send: an edit of %d characters does not fit in one message (%d)", utf16Len(r.Text), MaxTextLength)
 	}
-	texts := splitText(r.Text, MaxTextLength)
+	texts := splitText(r.Text, MaxTextLength, MaxTextLength-tagReserve)
 	parts := make([]Reply, len(texts))
 	for i, text := range texts {
 		parts[i] = Reply{ChatID: r.ChatID, Text: text}

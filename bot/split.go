@@ -16,11 +16,11 @@ const tagReserve = 256
 
 // splitText cuts an HTML text into parts of at most limit UTF-16 code units
 // (counted on the HTML source, which is never shorter than what Telegram
-// counts). It cuts between lines; a line too long on its own is cut at a
+// counts). It cuts between lines; a line longer than lineBudget is cut at a
 // space, or else anywhere outside a tag or entity. Tags open at a cut are
 // closed at the end of the part and reopened at the start of the next, so
-// every part is valid HTML by itself.
-func splitText(text string, limit int) []string {
+// every part is valid HTML by itself; limit-lineBudget is the room for them.
+func splitText(text string, limit, lineBudget int) []string {
 	if utf16Len(text) <= limit {
 		return []string{text}
 	}
@@ -40,7 +40,7 @@ func splitText(text string, limit int) []string {
 		empty = true
 	}
 	for _, line := range strings.Split(text, "\n") {
-		for _, chunk := range cutLine(line, limit-tagReserve) {
+		for _, chunk := range cutLine(line, lineBudget) {
 			sep := "\n"
 			if empty {
 				sep = ""
@@ -86,7 +86,13 @@ func cutPoint(s string, budget int) int {
 	if space := strings.LastIndexByte(s[:limit], ' '); space > limit/2 {
 		at = space + 1
 	}
-	if lt := strings.LastIndexByte(s[:at], '<'); lt > 0 && !strings.Contains(s[lt:at], ">") {
+	// Not inside a tag, and not right after an opening one.
+	for lt := strings.LastIndexByte(s[:at], '<'); lt > 0; lt = strings.LastIndexByte(s[:at], '<') {
+		inside := !strings.Contains(s[lt:at], ">")
+		opening := strings.HasSuffix(s[:at], ">") && !strings.HasPrefix(s[lt:], "</")
+		if !inside && !opening {
+			break
+		}
 		at = lt
 	}
 	if amp := strings.LastIndexByte(s[:at], '&'); amp > 0 && !strings.Contains(s[amp:at], ";") {
