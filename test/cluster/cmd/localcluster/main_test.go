@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -38,8 +37,15 @@ func TestRunRejectsBadArguments(t *testing.T) {
 	}
 }
 
-// waitForFile waits until path exists or the process exits.
-func waitForFile(t *testing.T, path string, exited <-chan struct{}, output *bytes.Buffer) {
+// readFile returns a file's content, or nothing when it cannot be read.
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+// waitForFile waits until path exists or the process exits; output names the
+// process's log.
+func waitForFile(t *testing.T, path string, exited <-chan struct{}, output string) {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {
@@ -48,9 +54,9 @@ func waitForFile(t *testing.T, path string, exited <-chan struct{}, output *byte
 		}
 		select {
 		case <-exited:
-			t.Fatalf("localcluster exited before writing %s:\n%s", path, output)
+			t.Fatalf("localcluster exited before writing %s:\n%s", path, readFile(output))
 		case <-deadline:
-			t.Fatalf("no %s after 2 minutes:\n%s", path, output)
+			t.Fatalf("no %s after 2 minutes:\n%s", path, readFile(output))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -66,10 +72,14 @@ func TestUpServesUntilSIGTERM(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	dir := t.TempDir()
-	var output bytes.Buffer
+	// A file, not a buffer: the test reads it while the process writes.
+	output := filepath.Join(t.TempDir(), "localcluster.log")
+	logFile, err := os.Create(output)
+	require.NoError(t, err)
+	defer logFile.Close()
 	up := exec.Command(bin, "up", "--dir", dir)
-	up.Stdout = &output
-	up.Stderr = &output
+	up.Stdout = logFile
+	up.Stderr = logFile
 	require.NoError(t, up.Start())
 	exited := make(chan struct{})
 	var waitErr error
@@ -80,7 +90,7 @@ func TestUpServesUntilSIGTERM(t *testing.T) {
 	})
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	waitForFile(t, kubeconfig, exited, &output)
+	waitForFile(t, kubeconfig, exited, output)
 	pid, err := os.ReadFile(filepath.Join(dir, "pid"))
 	require.NoError(t, err)
 	assert.Equal(t, strconv.Itoa(up.Process.Pid)+"\n", string(pid))
@@ -92,7 +102,7 @@ func TestUpServesUntilSIGTERM(t *testing.T) {
 	require.NoError(t, err, "deploy/crds installed")
 	_, err = c.Kubectl(ctx, "get", "clusterrole", "teleop-editor")
 	require.NoError(t, err, "deploy/rbac applied")
-	assert.Contains(t, output.String(), "export KUBECONFIG="+kubeconfig)
+	assert.Contains(t, readFile(output), "export KUBECONFIG="+kubeconfig)
 
 	second := exec.Command(bin, "up", "--dir", dir)
 	secondOut, err := second.CombinedOutput()
@@ -103,7 +113,7 @@ func TestUpServesUntilSIGTERM(t *testing.T) {
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("localcluster still running 30s after SIGTERM:\n%s", &output)
+		t.Fatalf("localcluster still running 30s after SIGTERM:\n%s", readFile(output))
 	}
 	require.NoError(t, waitErr, "clean exit on SIGTERM")
 	assert.NoFileExists(t, kubeconfig)
