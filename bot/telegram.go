@@ -100,9 +100,9 @@ func (t *Telegram) Run(ctx context.Context, h Handler) error {
 const maxPending = 1000
 
 // poll long-polls getUpdates. The offset that confirms updates to Telegram
-// advances only past updates that were handled (or are not for the bot), so
-// a crash mid-way redelivers the rest; the Journal keeps a redelivered
-// update that had started from running twice.
+// (sent with the next getUpdates) advances only past batches that were
+// handled, so a crash or shutdown mid-way redelivers the batch; the Journal
+// keeps what had started from running twice.
 func (t *Telegram) poll(ctx context.Context, h Handler) error {
 	if err := t.deleteWebhook(ctx); err != nil {
 		return err
@@ -111,7 +111,7 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 	defer d.wait()
 	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout)
 
-	var offset, confirmed int
+	offset := 0
 	retry := newBackoff(time.Second, time.Minute)
 	for ctx.Err() == nil {
 		updates, err := t.getUpdates(ctx, offset, 100, t.cfg.PollTimeout)
@@ -126,14 +126,10 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 			continue
 		}
 		retry.reset()
-		confirmed = offset
 		if offset, err = t.handleBatch(ctx, d, updates, offset); err != nil && ctx.Err() == nil {
 			t.log.Warn("updates not handled; fetching them again", "err", err)
 			sleep(ctx, retry.next())
 		}
-	}
-	if offset != confirmed {
-		t.confirm(offset)
 	}
 	return nil
 }
@@ -192,16 +188,6 @@ func (t *Telegram) handleBatch(ctx context.Context, d *dispatcher, updates []tgb
 		return offset, fmt.Errorf("%d of %d updates could not be claimed", unsettled, len(updates))
 	}
 	return next, nil
-}
-
-// confirm tells Telegram that every update before offset was handled, on the
-// way out, so that the next start does not fetch them again.
-func (t *Telegram) confirm(offset int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := t.getUpdates(ctx, offset, 1, 0); err != nil {
-		t.log.Warn("could not confirm handled updates; they will be fetched again and skipped", "offset", offset, "err", err)
-	}
 }
 
 func (t *Telegram) getUpdates(ctx context.Context, offset, limit int, timeout time.Duration) ([]tgbotapi.Update, error) {
