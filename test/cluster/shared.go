@@ -44,9 +44,16 @@ func Shared(t testing.TB) *Cluster {
 		shared.warned.Do(func() { fmt.Fprintln(os.Stderr, "!!! "+msg) })
 		t.Skip(msg)
 	}
-	shared.once.Do(func() { shared.cluster, shared.err = startShared() })
+	first := false
+	shared.once.Do(func() {
+		first = true
+		shared.cluster, shared.err = startShared()
+	})
 	if shared.err != nil {
 		t.Fatalf("local control plane: %v", shared.err)
+	}
+	if first && shared.cluster.ReadyAfter > 0 {
+		t.Logf("local control plane started in %v (files and logs in %s)", shared.cluster.ReadyAfter, shared.cluster.Dir)
 	}
 	return shared.cluster
 }
