@@ -29,7 +29,7 @@ verify: ## generated code and CRDs match the types
 unit: ## tests that need no cluster
 	TELEOP_SKIP_CLUSTER=1 $(GO) test -count=1 ./...
 
-test: lint verify build cluster-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
+test: lint verify build cluster-bin helm-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
 	hack/test.sh
 
 fuzz: ## longer fuzzing (FUZZTIME=5m make fuzz)

@@ -11,3 +11,13 @@ KWOK ?= $(CLUSTER_BIN_DIR)/kwok
 .PHONY: cluster-bin
 cluster-bin: ## build the control-plane binaries into $(CLUSTER_BIN_DIR) (cached; a cold build takes ~7 min)
 	TELEOP_CLUSTER_BIN_DIR=$(CLUSTER_BIN_DIR) hack/cluster/build.sh
+
+HELM ?= $(CLUSTER_BIN_DIR)/helm
+HELM_VERSION ?= v3.22.0
+
+# helm renders deploy/helm/teleop in the deploy tests; built from the module proxy.
+$(HELM):
+	GOBIN=$(CLUSTER_BIN_DIR) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+.PHONY: helm-bin
+helm-bin: $(HELM)
