@@ -140,8 +140,15 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	if err := c.sync(ctx, key); err != nil {
-		c.log.Warn("sync failed, retrying with backoff", "teleapp", key.String(), "retries", c.queue.NumRequeues(key), "err", err)
 		c.queue.AddRateLimited(key)
+		switch {
+		case ctx.Err() != nil: // shutting down
+		case apierrors.IsConflict(err):
+			// The cache is behind our own last write; the retry sees the new version.
+			c.log.Debug("sync conflict, retrying", "teleapp", key.String(), "err", err)
+		default:
+			c.log.Warn("sync failed, retrying with backoff", "teleapp", key.String(), "retries", c.queue.NumRequeues(key), "err", err)
+		}
 		return true
 	}
 	c.queue.Forget(key)

@@ -58,7 +58,7 @@ type TeleAppSpec struct {
 	// Image is the container image to run, e.g. nginx:1.27.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9][-a-zA-Z0-9._/:@]*$') && !self.contains('//') && !self.endsWith(':')",message="image must be an image reference such as nginx:1.27 or ghcr.io/org/app:v1: letters, digits and . _ - / : @ only, no spaces"
 	Image string `json:"image"`
 
 	// Replicas is the number of pods wanted.
