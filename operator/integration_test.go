@@ -273,8 +273,16 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 		{name: "image ending in a colon", app: teleApp("web", "nginx:", 1), wantMessage: "image must be an image reference such as nginx:1.27"},
 		{name: "101 replicas", app: teleApp("web", "nginx:1.27", 101), wantMessage: "spec.replicas: Invalid value: 101: spec.replicas in body should be less than or equal to 100"},
 		{name: "negative replicas", app: teleApp("web", "nginx:1.27", -1), wantMessage: "spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0"},
-		{name: "port 0", app: func() *v1alpha1.TeleApp { a := teleApp("web", "nginx:1.27", 1); a.Spec.Port = ptr.To[int32](0); return a }(), wantMessage: "spec.port in body should be greater than or equal to 1"},
-		{name: "port 70000", app: func() *v1alpha1.TeleApp { a := teleApp("web", "nginx:1.27", 1); a.Spec.Port = ptr.To[int32](70000); return a }(), wantMessage: "spec.port in body should be less than or equal to 65535"},
+		{name: "port 0", app: func() *v1alpha1.TeleApp {
+			a := teleApp("web", "nginx:1.27", 1)
+			a.Spec.Port = ptr.To[int32](0)
+			return a
+		}(), wantMessage: "spec.port in body should be greater than or equal to 1"},
+		{name: "port 70000", app: func() *v1alpha1.TeleApp {
+			a := teleApp("web", "nginx:1.27", 1)
+			a.Spec.Port = ptr.To[int32](70000)
+			return a
+		}(), wantMessage: "spec.port in body should be less than or equal to 65535"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
