@@ -39,7 +39,18 @@ func actorOf(meta metav1.ObjectMeta, path ...string) string {
 	if by := meta.Annotations[AnnotationLastChangedBy]; by != "" && owns(latest, "metadata", "annotations", AnnotationLastChangedBy) {
 		return by
 	}
-	return latest.Manager
+	return managerName(latest)
+}
+
+// managerName names the writer of a managedFields entry. kubectl scale
+// writes through the scale subresource without a field manager of its own,
+// so the API server records "kubectl" with subresource "scale"; it is told
+// apart as "kubectl-scale", in the manner of kubectl-edit and kubectl-patch.
+func managerName(e *metav1.ManagedFieldsEntry) string {
+	if e.Subresource == "" || strings.HasSuffix(e.Manager, "-"+e.Subresource) {
+		return e.Manager
+	}
+	return e.Manager + "-" + e.Subresource
 }
 
 func entryTime(e *metav1.ManagedFieldsEntry) time.Time {

@@ -43,6 +43,16 @@ func TestActorOf(t *testing.T) {
 			want:   "kubectl-scale",
 		},
 		{
+			name: "kubectl scale through the scale subresource",
+			fields: []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), func() metav1.ManagedFieldsEntry {
+				e := managed("kubectl", 10, replicasField)
+				e.Subresource = "scale"
+				return e
+			}()},
+			path: []string{"spec", "replicas"},
+			want: "kubectl-scale",
+		},
+		{
 			name:   "the latest spec change wins, status writes do not count",
 			fields: []metav1.ManagedFieldsEntry{managed("kubectl-scale", 5, replicasField), managed("kubectl-edit", 8, imageField), managed("teleop", 20, statusField)},
 			path:   []string{"spec"},

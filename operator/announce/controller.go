@@ -413,10 +413,15 @@ func (c *Controller) patch(ctx context.Context, app *v1alpha1.TeleApp, meta map[
 		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
 	}
 	_, err = c.client.TeleopV1alpha1().TeleApps(app.Namespace).Patch(ctx, app.Name, types.MergePatchType, body, metav1PatchOptions)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil
-	}
-	if err != nil {
+	case apierrors.IsConflict(err):
+		// A newer version is on its way through the informer and brings
+		// the key back: nothing to report.
+		slog.Debug("TeleApp changed meanwhile, will look again", "teleapp", app.Namespace+"/"+app.Name, "write", what)
+		return nil
+	case err != nil:
 		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
 	}
 	return nil
