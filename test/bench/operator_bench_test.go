@@ -1,0 +1,362 @@
+// Package bench measures teleop on the local control plane against a floor:
+// what plain client-go achieves for the same Deployments.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/teleop/teleop/operator"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/test/cluster"
+)
+
+const (
+	// envOperatorKubeconfig makes the test binary run only the operator
+	// against that kubeconfig: the benchmark re-executes itself this way so
+	// the operator's resident memory is a process's own.
+	envOperatorKubeconfig = "TELEOP_BENCH_OPERATOR_KUBECONFIG"
+	// envApps overrides how many apps the benchmark creates (1000).
+	envApps = "TELEOP_BENCH_APPS"
+
+	initialReplicas int32 = 1
+	scaledReplicas  int32 = 2
+	image                 = "nginx:1.27"
+	phaseTimeout          = 10 * time.Minute
+	operatorStarted       = "operator controller started"
+)
+
+func TestMain(m *testing.M) {
+	if kubeconfig := os.Getenv(envOperatorKubeconfig); kubeconfig != "" {
+		os.Exit(runOperator(kubeconfig))
+	}
+	os.Exit(m.Run())
+}
+
+// runOperator is the child process: teleop's operator with its defaults,
+// watching all namespaces, until SIGTERM.
+func runOperator(kubeconfig string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		log.Error("kubeconfig", "err", err)
+		return 1
+	}
+	clients, err := operator.NewClients(cfg, operator.Options{})
+	if err != nil {
+		log.Error("clients", "err", err)
+		return 1
+	}
+	op, err := operator.New(clients, operator.Options{Logger: log})
+	if err != nil {
+		log.Error("operator", "err", err)
+		return 1
+	}
+	if err := op.Run(ctx); err != nil {
+		log.Error("operator stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// timings of one contender: from the start of the create burst until every
+// Deployment exists with the right replicas, until every app is ready, and
+// from the start of the scale burst until every app is ready again.
+type timings struct {
+	exist, ready, scaled time.Duration
+}
+
+// BenchmarkOperator runs once per iteration (use -benchtime=1x): the floor,
+// then teleop, on one fresh control plane.
+func BenchmarkOperator(b *testing.B) {
+	if os.Getenv(cluster.EnvSkip) == "1" {
+		b.Skip("SKIPPED: the operator benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
+	}
+	n := appCount(b)
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Options{})
+	if err != nil {
+		b.Fatalf("local control plane: %v", err)
+	}
+	b.Cleanup(c.Stop)
+	if err := cluster.InstallCRDs(ctx, c.RESTConfig(), filepath.Join(cluster.RepoRoot(), "deploy", "crds")); err != nil {
+		b.Fatalf("install CRDs: %v", err)
+	}
+	// The contenders' writes share one budget: the operator's default
+	// workers, QPS and burst.
+	budget := c.RESTConfig()
+	budget.QPS, budget.Burst = operator.DefaultQPS, operator.DefaultBurst
+
+	for i := range b.N {
+		floor := runFloor(b, c, budget, fmt.Sprintf("floor-%d", i), n)
+		teleop, mem := runTeleop(b, c, budget, fmt.Sprintf("teleop-%d", i), n)
+		report(b, n, floor, teleop, mem)
+	}
+}
+
+func appCount(b *testing.B) int {
+	if s := os.Getenv(envApps); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q is not a positive number", envApps, s)
+		}
+		return n
+	}
+	return 1000
+}
+
+// runFloor creates the Deployments teleop would create, directly, and scales
+// them, waiting each time until all are available.
+func runFloor(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) timings {
+	ctx := context.Background()
+	kube := kubernetes.NewForConfigOrDie(budget)
+	createNamespace(b, kube, namespace)
+	deployments := watchDeployments(b, c, namespace)
+	available := func(replicas int32) func(*appsv1.Deployment) bool {
+		return func(d *appsv1.Deployment) bool {
+			s := d.Status
+			return ptr.Deref(d.Spec.Replicas, -1) == replicas && s.ObservedGeneration >= d.Generation &&
+				s.Replicas == replicas && s.UpdatedReplicas == replicas && s.AvailableReplicas == replicas
+		}
+	}
+
+	var t timings
+	ready := deployments.track(b, n, available(initialReplicas))
+	start := time.Now()
+	burst(b, n, func(i int) error {
+		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, floorDeployment(namespace, appName(i)), metav1.CreateOptions{})
+		return err
+	})
+	t.exist = time.Since(start)
+	t.ready = ready.wait(b, "floor Deployments available", start)
+
+	scaled := deployments.track(b, n, available(scaledReplicas))
+	start = time.Now()
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
+	burst(b, n, func(i int) error {
+		_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	t.scaled = scaled.wait(b, "floor Deployments scaled", start)
+	return t
+}
+
+// runTeleop creates TeleApps for the operator, running as its own process,
+// and scales them through spec.replicas, waiting each time until every
+// status says Ready. It returns the timings and the operator's memory.
+func runTeleop(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) (timings, memory) {
+	ctx := context.Background()
+	kube := kubernetes.NewForConfigOrDie(budget)
+	tele := versioned.NewForConfigOrDie(budget)
+	createNamespace(b, kube, namespace)
+	proc := startOperator(b, c)
+	deployments := watchDeployments(b, c, namespace)
+	apps := watchTeleApps(b, c, namespace)
+	ready := func(replicas int32) func(*v1alpha1.TeleApp) bool {
+		return func(a *v1alpha1.TeleApp) bool {
+			s := a.Status
+			return s.ObservedGeneration == a.Generation && s.Phase == v1alpha1.PhaseReady && s.ReadyReplicas == replicas
+		}
+	}
+
+	var t timings
+	exist := deployments.track(b, n, func(d *appsv1.Deployment) bool { return ptr.Deref(d.Spec.Replicas, -1) == initialReplicas })
+	allReady := apps.track(b, n, ready(initialReplicas))
+	start := time.Now()
+	burst(b, n, func(i int) error {
+		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, &v1alpha1.TeleApp{
+			ObjectMeta: metav1.ObjectMeta{Name: appName(i)},
+			Spec:       v1alpha1.TeleAppSpec{Image: image, Replicas: ptr.To(initialReplicas)},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	t.exist = exist.wait(b, "teleop Deployments created", start)
+	t.ready = allReady.wait(b, "TeleApps Ready", start)
+
+	scaled := apps.track(b, n, ready(scaledReplicas))
+	start = time.Now()
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
+	burst(b, n, func(i int) error {
+		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	t.scaled = scaled.wait(b, "TeleApps scaled and Ready", start)
+	return t, proc.stop(b)
+}
+
+func appName(i int) string { return fmt.Sprintf("app-%04d", i) }
+
+// floorDeployment has the shape of teleop's Deployments, with labels of its
+// own so that teleop's pod cache never holds the floor's pods.
+func floorDeployment(namespace, name string) *appsv1.Deployment {
+	labels := map[string]string{v1alpha1.LabelName: name, v1alpha1.LabelManagedBy: "bench-floor"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(initialReplicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelName: name}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+			},
+		},
+	}
+}
+
+func createNamespace(b *testing.B, kube kubernetes.Interface, name string) {
+	_, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatalf("create namespace %s: %v", name, err)
+	}
+}
+
+// burst calls fn for 0..n-1 from operator.DefaultWorkers goroutines, the
+// concurrency teleop reconciles with.
+func burst(b *testing.B, n int, fn func(i int) error) {
+	work := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range operator.DefaultWorkers {
+		wg.Go(func() {
+			for i := range work {
+				if err := fn(i); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatalf("burst: %v", err)
+	}
+}
+
+// operatorProcess is the operator running as a child process.
+type operatorProcess struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func startOperator(b *testing.B, c *cluster.Cluster) *operatorProcess {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatalf("find the test binary: %v", err)
+	}
+	logPath := filepath.Join(b.TempDir(), "operator.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		b.Fatalf("operator log: %v", err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envOperatorKubeconfig+"="+c.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start operator: %v", err)
+	}
+	p := &operatorProcess{cmd: cmd, log: logPath}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(time.Minute)
+	for !p.logContains(operatorStarted) {
+		if time.Now().After(deadline) {
+			b.Fatalf("operator did not start within a minute; log %s", logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
+}
+
+func (p *operatorProcess) logContains(s string) bool {
+	data, err := os.ReadFile(p.log)
+	return err == nil && strings.Contains(string(data), s)
+}
+
+// memory is what the kernel reports for the operator process.
+type memory struct {
+	peakRSS, rss int64 // bytes
+}
+
+// stop reads the operator's memory, then stops it with SIGTERM.
+func (p *operatorProcess) stop(b *testing.B) memory {
+	mem, err := readMemory(p.cmd.Process.Pid)
+	if err != nil {
+		b.Fatalf("operator memory: %v", err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		b.Errorf("operator exited with %v; log %s", err, p.log)
+	}
+	return mem
+}
+
+// readMemory reads VmHWM (peak resident set) and VmRSS from /proc.
+func readMemory(pid int) (memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memory{}, fmt.Errorf("read process status: %w", err)
+	}
+	defer f.Close()
+	var m memory
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		fields := strings.Fields(scanner.Text())
+		if len(fields) != 3 || fields[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return memory{}, fmt.Errorf("parse %q: %w", scanner.Text(), err)
+		}
+		switch fields[0] {
+		case "VmHWM:":
+			m.peakRSS = kb << 10
+		case "VmRSS:":
+			m.rss = kb << 10
+		}
+	}
+	return m, scanner.Err()
+}
+
+func report(b *testing.B, n int, floor, teleop timings, mem memory) {
+	const mib = 1 << 20
+	ratio := func(t, f time.Duration) float64 { return t.Seconds() / f.Seconds() }
+	b.ReportMetric(floor.ready.Seconds(), "floor-ready-s")
+	b.ReportMetric(teleop.ready.Seconds(), "teleop-ready-s")
+	b.ReportMetric(ratio(teleop.ready, floor.ready), "ready-ratio")
+	b.ReportMetric(ratio(teleop.scaled, floor.scaled), "scale-ratio")
+	b.ReportMetric(float64(mem.peakRSS)/mib, "peak-RSS-MiB")
+	b.Logf("%d apps                        floor      teleop   ratio", n)
+	b.Logf("all Deployments exist       %8.2fs  %8.2fs   %.2f", floor.exist.Seconds(), teleop.exist.Seconds(), ratio(teleop.exist, floor.exist))
+	b.Logf("all ready                   %8.2fs  %8.2fs   %.2f", floor.ready.Seconds(), teleop.ready.Seconds(), ratio(teleop.ready, floor.ready))
+	b.Logf("scaled %d→%d, all ready      %8.2fs  %8.2fs   %.2f", initialReplicas, scaledReplicas, floor.scaled.Seconds(), teleop.scaled.Seconds(), ratio(teleop.scaled, floor.scaled))
+	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(mem.peakRSS)/mib, float64(mem.rss)/mib)
+}
