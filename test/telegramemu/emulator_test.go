@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -848,4 +850,104 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, users*each, seen)
 	assert.Equal(t, 1, s.Stats().MaxConcurrentPolls)
+}
+
+func TestNewRefusesMalformedTokens(t *testing.T) {
+	for _, token := range []string{"nocolon", "abc:def", "0:x", "12:", "12:a/b"} {
+		t.Run(token, func(t *testing.T) {
+			recorder := &fatalRecorder{TB: t}
+			done := make(chan struct{})
+			go func() { // Fatalf ends the goroutine that calls it
+				defer close(done)
+				telegramemu.New(recorder, telegramemu.Options{Token: token})
+			}()
+			<-done
+			assert.True(t, recorder.fatal)
+		})
+	}
+}
+
+// fatalRecorder records Fatalf and ends the calling goroutine, as Fatalf does.
+type fatalRecorder struct {
+	testing.TB
+	fatal bool
+}
+
+func (r *fatalRecorder) Fatalf(string, ...any) {
+	r.fatal = true
+	runtime.Goexit()
+}
+
+func TestAllowedUpdatesAndNegativeOffset(t *testing.T) {
+	s := telegramemu.New(t, telegramemu.Options{})
+	bot := newBot(t, s)
+	s.SendText(private(5), alice, "one")
+	_, callbackID := s.ForgeCallback(private(5), alice, 1, "x")
+	last := s.SendText(private(5), alice, "three")
+
+	updates, err := bot.GetUpdates(tgbotapi.UpdateConfig{AllowedUpdates: []string{"callback_query"}})
+	require.NoError(t, err)
+	require.Len(t, updates, 1)
+	assert.Equal(t, callbackID, updates[0].CallbackQuery.ID)
+
+	updates, err = bot.GetUpdates(tgbotapi.UpdateConfig{Offset: -1})
+	require.NoError(t, err)
+	require.Len(t, updates, 1)
+	assert.Equal(t, int(last), updates[0].UpdateID)
+	assert.Equal(t, 1, s.PendingUpdates(), "a negative offset forgets all earlier updates")
+}
+
+func TestSetWebhookEndsALongPoll(t *testing.T) {
+	s := telegramemu.New(t, telegramemu.Options{})
+	poller, admin := newBot(t, s), newBot(t, s)
+	pollErr := make(chan error, 1)
+	go func() {
+		_, err := poller.GetUpdates(tgbotapi.UpdateConfig{Timeout: 30})
+		pollErr <- err
+	}()
+	waitFor(t, func() bool { return s.Stats().Requests["getUpdates"] == 1 })
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(hook.Close)
+
+	_, err := admin.MakeRequest("setWebhook", tgbotapi.Params{"url": hook.URL})
+	require.NoError(t, err)
+	apiErr := apiError(t, <-pollErr)
+	assert.Equal(t, http.StatusConflict, apiErr.Code)
+	assert.Contains(t, apiErr.Message, "webhook is active")
+}
+
+func TestWebhookWaitsForAnUnreachableEndpoint(t *testing.T) {
+	s := telegramemu.New(t, telegramemu.Options{WebhookRetry: time.Millisecond})
+	bot := newBot(t, s)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := closed.Addr().String()
+	require.NoError(t, closed.Close())
+	_, err = bot.MakeRequest("setWebhook", tgbotapi.Params{"url": "http://" + addr})
+	require.NoError(t, err)
+	id := s.SendText(private(5), alice, "/list")
+
+	waitFor(t, func() bool { return s.Stats().WebhookFailures >= 2 })
+	assert.Equal(t, 1, s.PendingUpdates(), "an undelivered update is kept")
+	listener, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	rec := &webhookRecorder{}
+	hook := &httptest.Server{Listener: listener, Config: &http.Server{Handler: rec}}
+	hook.Start()
+	t.Cleanup(hook.Close)
+	waitFor(t, func() bool { return len(rec.accepted()) == 1 })
+	assert.Equal(t, int(id), rec.accepted()[0].update.UpdateID)
+	assert.Zero(t, s.PendingUpdates())
+}
+
+func TestDeleteWebhookDropsPendingUpdates(t *testing.T) {
+	s := telegramemu.New(t, telegramemu.Options{})
+	bot := newBot(t, s)
+	s.SendText(private(5), alice, "kept")
+	_, err := bot.Request(tgbotapi.DeleteWebhookConfig{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.PendingUpdates())
+	_, err = bot.Request(tgbotapi.DeleteWebhookConfig{DropPendingUpdates: true})
+	require.NoError(t, err)
+	assert.Zero(t, s.PendingUpdates())
 }

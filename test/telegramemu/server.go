@@ -106,7 +106,10 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.WebhookRetry <= 0 {
 		opts.WebhookRetry = 50 * time.Millisecond
 	}
-	botID, _ := strconv.ParseInt(strings.SplitN(opts.Token, ":", 2)[0], 10, 64)
+	botID, err := botIDOf(opts.Token)
+	if err != nil {
+		t.Fatalf("telegramemu: %v", err)
+	}
 	s := &Server{
 		t:           t,
 		opts:        opts,
@@ -124,6 +127,16 @@ func New(t testing.TB, opts Options) *Server {
 	s.http = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// botIDOf reads the bot's user ID from a token "<id>:<secret>", as Telegram's are.
+func botIDOf(token string) (int64, error) {
+	id, secret, found := strings.Cut(token, ":")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !found || err != nil || n <= 0 || secret == "" || strings.Contains(secret, "/") {
+		return 0, fmt.Errorf("token %q is not <bot id>:<secret>", token)
+	}
+	return n, nil
 }
 
 // Endpoint is the Bot API URL format for --telegram-api-endpoint.
