@@ -600,6 +600,27 @@ func TestFaultUntil(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+func TestFaultReplacesTheOneForTheSameMethod(t *testing.T) {
+	clock := newFakeClock()
+	s := telegramemu.New(t, telegramemu.Options{Now: clock.Now})
+	bot := newBot(t, s)
+	send := func() error { _, err := bot.Send(tgbotapi.NewMessage(5, "x")); return err }
+
+	s.Fail(telegramemu.Fault{Method: "sendMessage", Until: clock.Now().Add(time.Hour), Status: http.StatusBadGateway})
+	s.Fail(telegramemu.Fault{Method: "getMe", Count: 1, Status: http.StatusServiceUnavailable})
+	assert.Equal(t, http.StatusBadGateway, apiError(t, send()).Code)
+
+	s.Fail(telegramemu.Fault{Method: "sendMessage", Count: 1, Status: http.StatusTooManyRequests, RetryAfter: 2})
+	assert.Equal(t, 2, apiError(t, send()).RetryAfter, "the newer fault replaced the hour-long one")
+	assert.NoError(t, send(), "and it was used up")
+
+	s.Fail(telegramemu.Fault{Method: "sendMessage", Until: clock.Now().Add(time.Hour), Status: http.StatusBadGateway})
+	s.Fail(telegramemu.Fault{Method: "sendMessage", Until: clock.Now(), Status: http.StatusBadGateway})
+	assert.NoError(t, send(), "a fault that has already ended clears the method")
+	_, err := bot.GetMe()
+	assert.Equal(t, http.StatusServiceUnavailable, apiError(t, err).Code, "faults of other methods are kept")
+}
+
 func TestFailRefusesFaultsThatNeverEnd(t *testing.T) {
 	s := telegramemu.New(t, telegramemu.Options{})
 	bot := newBot(t, s)

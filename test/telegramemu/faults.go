@@ -2,6 +2,7 @@ package telegramemu
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,8 +29,11 @@ type activeFault struct {
 	remaining int // calls left when Count is set
 }
 
-// Fail injects f. A Fault without Count or Until, or with a Status that is
-// not an HTTP error, fails the test and is ignored.
+// Fail injects f. It replaces any earlier Fault for the same Method, so a
+// Fault whose Until has already passed ends an earlier one ("Telegram is
+// back"); a Fault for one method and a Fault for all ("") coexist, the one
+// injected first applying. A Fault without Count or Until, or with a Status
+// that is not an HTTP error, fails the test and is ignored.
 func (s *Server) Fail(f Fault) {
 	if f.Count <= 0 && f.Until.IsZero() {
 		s.t.Errorf("telegramemu: Fault %+v needs Count > 0 or Until", f)
@@ -44,6 +48,7 @@ func (s *Server) Fail(f Fault) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.faults = slices.DeleteFunc(s.faults, func(old *activeFault) bool { return strings.EqualFold(old.Method, f.Method) })
 	s.faults = append(s.faults, &activeFault{Fault: f, remaining: f.Count})
 }
 

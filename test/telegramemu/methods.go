@@ -176,9 +176,8 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *apiError) {
 
 // callback is a button press and the bot's answer to it.
 type callback struct {
-	answered  bool
-	text      string
-	showAlert bool
+	answered bool
+	text     string
 }
 
 func (s *Server) answerCallbackQuery(_ context.Context, p params) (any, *apiError) {
@@ -192,7 +191,7 @@ func (s *Server) answerCallbackQuery(_ context.Context, p params) (any, *apiErro
 	if !ok || cb.answered {
 		return nil, badRequest("query is too old and response timeout expired or query ID is invalid")
 	}
-	cb.answered, cb.text, cb.showAlert = true, text, p.bool("show_alert")
+	cb.answered, cb.text = true, text
 	s.messageChanged() // wakes WaitCallbackAnswer
 	return true, nil
 }

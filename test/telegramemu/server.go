@@ -9,6 +9,19 @@
 // the bot is tested against them: one getUpdates at a time, no getUpdates
 // while a webhook is set, message and callback_data sizes, HTML that parses,
 // and flood limits answered with 429 and retry_after.
+//
+// Where it differs from Telegram, knowingly:
+//   - Message length is counted like Telegram, in UTF-16 code units of the
+//     text after HTML parsing; but a bare '&' that starts no entity is
+//     refused (Telegram keeps it), so a bot that forgets to escape is caught.
+//   - Only parse_mode HTML is understood; Markdown modes answer 400.
+//   - Answers carry the parsed text but no formatting entities; user
+//     messages carry the bot_command entity bot libraries rely on.
+//   - Webhooks may be plain http (tests), and updates are delivered one at a
+//     time in order, whatever max_connections says; retries back off from
+//     Options.WebhookRetry to 2 s instead of Telegram's minutes.
+//   - Edits count toward the flood limits like new messages.
+//   - 5xx answers are JSON, where Telegram's front end may answer HTML.
 package telegramemu
 
 import (

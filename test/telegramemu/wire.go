@@ -7,13 +7,11 @@ import "encoding/json"
 // https://core.telegram.org/bots/api exactly.
 
 type wireUser struct {
-	ID                      int64  `json:"id"`
-	IsBot                   bool   `json:"is_bot"`
-	FirstName               string `json:"first_name"`
-	Username                string `json:"username,omitempty"`
-	CanJoinGroups           bool   `json:"can_join_groups,omitempty"`
-	CanReadAllGroupMessages bool   `json:"can_read_all_group_messages,omitempty"`
-	SupportsInlineQueries   bool   `json:"supports_inline_queries,omitempty"`
+	ID            int64  `json:"id"`
+	IsBot         bool   `json:"is_bot"`
+	FirstName     string `json:"first_name"`
+	Username      string `json:"username,omitempty"`
+	CanJoinGroups bool   `json:"can_join_groups,omitempty"`
 }
 
 type wireChat struct {
