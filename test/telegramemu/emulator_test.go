@@ -295,6 +295,12 @@ func (w *webhookRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(status)
 }
 
+func (w *webhookRecorder) all() []webhookRequest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]webhookRequest(nil), w.requests...)
+}
+
 func (w *webhookRecorder) accepted() []webhookRequest {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -324,15 +330,17 @@ func TestWebhookDelivery(t *testing.T) {
 
 	first := s.SendText(private(5), alice, "/list")
 	second := s.SendText(private(5), alice, "/whoami")
-	waitFor(t, func() bool { return len(rec.accepted()) == 2 })
+	// The recorder sees a request before the emulator sees its answer.
+	waitFor(t, func() bool { return s.Stats().WebhookDeliveries == 2 })
 
 	accepted := rec.accepted()
 	assert.Equal(t, []int{int(first), int(second)}, []int{accepted[0].update.UpdateID, accepted[1].update.UpdateID}, "delivered in order")
-	for _, r := range rec.requests {
+	all := rec.all()
+	for _, r := range all {
 		assert.Equal(t, "s3cr3t_-X", r.secret)
 	}
-	assert.Len(t, rec.requests, 4, "the first update was retried twice after 500s")
-	assert.Equal(t, int(first), rec.requests[0].update.UpdateID)
+	require.Len(t, all, 4, "the first update was retried twice after 500s")
+	assert.Equal(t, int(first), all[0].update.UpdateID)
 	st := s.Stats()
 	assert.Equal(t, 2, st.WebhookDeliveries)
 	assert.Equal(t, 2, st.WebhookFailures)
@@ -956,9 +964,9 @@ func TestWebhookWaitsForAnUnreachableEndpoint(t *testing.T) {
 	hook := &httptest.Server{Listener: listener, Config: &http.Server{Handler: rec}}
 	hook.Start()
 	t.Cleanup(hook.Close)
-	waitFor(t, func() bool { return len(rec.accepted()) == 1 })
+	waitFor(t, func() bool { return s.PendingUpdates() == 0 })
+	require.Len(t, rec.accepted(), 1)
 	assert.Equal(t, int(id), rec.accepted()[0].update.UpdateID)
-	assert.Zero(t, s.PendingUpdates())
 }
 
 func TestDeleteWebhookDropsPendingUpdates(t *testing.T) {
