@@ -570,7 +570,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := telegramemu.New(t, telegramemu.Options{})
 			bot := newBot(t, s)
-			bot.Client = &http.Client{Timeout: 200 * time.Millisecond}
+			bot.Client = &http.Client{Timeout: 2 * time.Second} // short enough for the slow answers, long enough under load
 			s.Fail(tt.fault)
 
 			for range 2 {
