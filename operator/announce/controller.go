@@ -71,7 +71,20 @@ type Controller struct {
 	// delivered remembers which chat already has which notice of a delivery
 	// that is not complete yet, so a retry does not tell anyone twice.
 	delivered map[cache.ObjectName]map[string]bool
+	// written holds records written but maybe not yet seen in the cache: a
+	// sync of an older cached copy would announce them again.
+	written map[cache.ObjectName]expectation
 }
+
+// expectation is a record written to a TeleApp, awaited in the cache.
+type expectation struct {
+	value string
+	until time.Time
+}
+
+// expectationTimeout bounds the wait for the cache to show a record written,
+// in case someone else rewrote the annotation before it did.
+const expectationTimeout = 30 * time.Second
 
 // candidate is a phase waiting to settle.
 type candidate struct {
@@ -102,6 +115,7 @@ func NewController(client versioned.Interface, teleApps informers.TeleAppInforme
 		clock:     opts.Clock,
 		settling:  map[cache.ObjectName]candidate{},
 		delivered: map[cache.ObjectName]map[string]bool{},
+		written:   map[cache.ObjectName]expectation{},
 	}
 	_, err := teleApps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
@@ -184,6 +198,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return c.adopt(ctx, app)
 	}
 
+	if c.cacheBehind(key, app) {
+		return nil // the informer brings our own write, and the key, back
+	}
 	prev, ok, err := recorded(app)
 	if err != nil {
 		slog.Warn("unreadable announce record, starting afresh", "teleapp", key, "err", err)
@@ -201,7 +218,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err := c.record(ctx, app, next); err != nil {
 		return err
 	}
-	c.clearDelivered(key)
+	c.expect(key, next)
 	for _, n := range notices {
 		slog.Info("announced", "teleapp", key, "kind", n.Kind, "chats", len(chats), "actor", n.Actor)
 		c.recorder.Eventf(app, "Normal", ReasonAnnounced, "Announced %s to %d chats", n.Kind, len(chats))
@@ -352,10 +369,28 @@ func (c *Controller) markDelivered(key cache.ObjectName, id string) {
 	c.delivered[key][id] = true
 }
 
-func (c *Controller) clearDelivered(key cache.ObjectName) {
+// expect notes that the record a was written, and that what was delivered
+// for it need not be remembered any more.
+func (c *Controller) expect(key cache.ObjectName, a announced) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.delivered, key)
+	c.written[key] = expectation{value: a.encode(), until: c.clock.Now().Add(expectationTimeout)}
+}
+
+// cacheBehind reports whether the cached app predates a record written.
+func (c *Controller) cacheBehind(key cache.ObjectName, app *v1alpha1.TeleApp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want, ok := c.written[key]
+	if !ok {
+		return false
+	}
+	if app.Annotations[AnnotationAnnounced] == want.value || c.clock.Now().After(want.until) {
+		delete(c.written, key)
+		return false
+	}
+	return true
 }
 
 // forget drops what is remembered about a TeleApp that is gone.
@@ -364,6 +399,7 @@ func (c *Controller) forget(key cache.ObjectName) {
 	defer c.mu.Unlock()
 	delete(c.delivered, key)
 	delete(c.settling, key)
+	delete(c.written, key)
 }
 
 // chatsOf lists the chats told about app: its own and the configured ones, once each.

@@ -122,6 +122,7 @@ type harness struct {
 	clock    *clocktesting.FakeClock
 	chats    *chatLog
 	recorder *record.FakeRecorder
+	indexer  cache.Indexer
 }
 
 func newHarness(t *testing.T, opts Options, apps ...*v1alpha1.TeleApp) *harness {
@@ -146,6 +147,7 @@ func (h *harness) start(opts Options) {
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	h.c = c
+	h.indexer = factory.Teleop().V1alpha1().TeleApps().Informer().GetIndexer()
 }
 
 func (h *harness) get(name string) *v1alpha1.TeleApp {
@@ -313,6 +315,20 @@ func TestNothingTwiceAcrossRestarts(t *testing.T) {
 	h.setStatus("web", v1alpha1.PhaseReady, 3, "all pods ready") // a status change that is no transition
 	h.mustSync("web")
 	assert.Equal(t, map[string][]string{"1": {"default/web Ready 3/3"}}, h.chats.told())
+}
+
+func TestACacheBehindItsOwnRecordDoesNotAnnounceAgain(t *testing.T) {
+	h := newHarness(t, Options{}, teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
+	h.scale("web", 5)
+	stale := h.get("web")
+	h.mustSync("web")
+	require.Equal(t, int32(5), h.record("web").Replicas)
+
+	// A status update queued before the record was written: the cache still
+	// has the copy without it.
+	require.NoError(t, h.indexer.Update(stale))
+	require.NoError(t, h.c.sync(context.Background(), cache.ObjectName{Namespace: ns, Name: "web"}))
+	assert.Equal(t, map[string][]string{"1": {"default/web scaled 3→5 by "}}, h.chats.told())
 }
 
 func TestFlappingIsDamped(t *testing.T) {
