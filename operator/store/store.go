@@ -281,3 +281,34 @@ func shardOf(key string, n int) int {
 	_, _ = h.Write([]byte(key))
 	return int(h.Sum32() % uint32(n))
 }
+
+// Range calls fn with every unexpired entry of bucket, in no particular
+// order, until fn returns false. It works on a snapshot, so fn may call the
+// store.
+func (s *Store) Range(ctx context.Context, bucketName string, fn func(key string, value []byte) bool) error {
+	b, err := s.bucket(ctx, bucketName)
+	if err != nil {
+		return err
+	}
+	type kv struct {
+		key   string
+		value []byte
+	}
+	s.mu.Lock()
+	now := s.opts.Now()
+	snapshot := make([]kv, 0, b.count)
+	for _, sh := range b.shards {
+		for key, e := range sh.entries {
+			if !e.expired(now) {
+				snapshot = append(snapshot, kv{key, e.value})
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range snapshot {
+		if !fn(e.key, append([]byte(nil), e.value...)) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -293,3 +293,24 @@ func TestKeysAreEncodedReversibly(t *testing.T) {
 		assert.False(t, ok, bad)
 	}
 }
+
+func TestRangeVisitsUnexpiredEntries(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := New(fake.NewClientset(), testNamespace, Options{Now: clk.Now})
+	require.NoError(t, s.Put(ctx, "conversations", "1:1", []byte("a"), 0))
+	require.NoError(t, s.Put(ctx, "conversations", "1:2", []byte("b"), time.Second))
+	require.NoError(t, s.Put(ctx, "conversations", "2:1", []byte("c"), time.Hour))
+	clk.Advance(time.Minute)
+
+	seen := map[string]string{}
+	require.NoError(t, s.Range(ctx, "conversations", func(key string, value []byte) bool {
+		seen[key] = string(value)
+		return true
+	}))
+	assert.Equal(t, map[string]string{"1:1": "a", "2:1": "c"}, seen)
+
+	visits := 0
+	require.NoError(t, s.Range(ctx, "conversations", func(string, []byte) bool { visits++; return false }))
+	assert.Equal(t, 1, visits, "Range stops when fn returns false")
+}
