@@ -43,14 +43,26 @@ type Controller struct {
 	pods        corelisters.PodLister
 	synced      []cache.InformerSynced
 
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder record.EventRecorder
-	log      *slog.Logger
+	queue          workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder       record.EventRecorder
+	log            *slog.Logger
+	blockedRecheck time.Duration
 }
 
-// NewController wires the controller to its informers. The pod informer
-// should hold only teleop's pods (label managed-by=teleop); the others may
-// hold everything. log may be nil for slog's default.
+// ControllerOptions tune a Controller; the zero value takes the defaults.
+type ControllerOptions struct {
+	// Logger is slog's default when nil.
+	Logger *slog.Logger
+	// BlockedRecheck is how often a TeleApp blocked by an object it does not
+	// own checks again (the object may be outside the informer caches, so
+	// its removal is not an event); DefaultBlockedRecheck when zero.
+	BlockedRecheck time.Duration
+}
+
+// NewController wires the controller to its informers. The Deployment,
+// Service and pod informers may hold only what teleop labels
+// (managed-by=teleop): an object of an app's name missing from them is
+// looked up live when creating it reports a conflict.
 func NewController(
 	kubeClient kubernetes.Interface,
 	teleClient versioned.Interface,
@@ -59,10 +71,13 @@ func NewController(
 	serviceInformer coreinformers.ServiceInformer,
 	podInformer coreinformers.PodInformer,
 	recorder record.EventRecorder,
-	log *slog.Logger,
+	opts ControllerOptions,
 ) (*Controller, error) {
-	if log == nil {
-		log = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BlockedRecheck <= 0 {
+		opts.BlockedRecheck = DefaultBlockedRecheck
 	}
 	c := &Controller{
 		kubeClient:  kubeClient,
@@ -81,8 +96,9 @@ func NewController(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "teleapps"},
 		),
-		recorder: recorder,
-		log:      log,
+		recorder:       recorder,
+		log:            opts.Logger,
+		blockedRecheck: opts.BlockedRecheck,
 	}
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -245,6 +261,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return fmt.Errorf("list pods of %s: %w", key, err)
 	}
+	if fail != nil && fail.Reason == ReasonErrResourceExists {
+		c.queue.AddAfter(key, c.blockedRecheck)
+	}
 	return c.updateStatus(ctx, app, deployment, pods, fail)
 }
 
@@ -255,15 +274,22 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 	current, err := c.deployments.Deployments(app.Namespace).Get(app.Name)
 	if apierrors.IsNotFound(err) {
 		created, err := deployments.Create(ctx, newDeployment(app), metav1.CreateOptions{})
-		if err != nil {
+		switch {
+		case err == nil:
+			c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentCreated, "Created Deployment %s", app.Name)
+			c.log.Info("created deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
+			return nil, created, nil
+		case apierrors.IsAlreadyExists(err):
+			// Not in the cache: someone else's, ours without our label, or
+			// ours and the cache is behind. The live object decides.
+			if current, err = deployments.Get(ctx, app.Name, metav1.GetOptions{}); err != nil {
+				return nil, nil, fmt.Errorf("get Deployment %s/%s: %w", app.Namespace, app.Name, err)
+			}
+		default:
 			fail, err := classify(fmt.Sprintf("create Deployment %s/%s", app.Namespace, app.Name), err)
 			return fail, nil, err
 		}
-		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentCreated, "Created Deployment %s", app.Name)
-		c.log.Info("created deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
-		return nil, created, nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("get Deployment %s/%s from cache: %w", app.Namespace, app.Name, err)
 	}
 	if !metav1.IsControlledBy(current, app) {
@@ -290,19 +316,27 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 	services := c.kubeClient.CoreV1().Services(app.Namespace)
 	action := func(verb string) string { return fmt.Sprintf("%s Service %s/%s", verb, app.Namespace, app.Name) }
 	current, err := c.services.Services(app.Namespace).Get(app.Name)
-	switch {
-	case apierrors.IsNotFound(err):
+	if apierrors.IsNotFound(err) {
 		if app.Spec.Port == nil {
-			return nil, nil
+			return nil, nil // a Service outside the cache is not teleop's to delete
 		}
-		if _, err := services.Create(ctx, newService(app), metav1.CreateOptions{}); err != nil {
+		_, err := services.Create(ctx, newService(app), metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceCreated, "Created Service %s on port %d", app.Name, *app.Spec.Port)
+			c.log.Info("created service", "teleapp", app.Namespace+"/"+app.Name, "port", *app.Spec.Port)
+			return nil, nil
+		case apierrors.IsAlreadyExists(err): // as for Deployments: the live object decides
+			if current, err = services.Get(ctx, app.Name, metav1.GetOptions{}); err != nil {
+				return nil, fmt.Errorf("get Service %s/%s: %w", app.Namespace, app.Name, err)
+			}
+		default:
 			return classify(action("create"), err)
 		}
-		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceCreated, "Created Service %s on port %d", app.Name, *app.Spec.Port)
-		c.log.Info("created service", "teleapp", app.Namespace+"/"+app.Name, "port", *app.Spec.Port)
-		return nil, nil
-	case err != nil:
+	} else if err != nil {
 		return nil, fmt.Errorf("get Service %s/%s from cache: %w", app.Namespace, app.Name, err)
+	}
+	switch {
 	case !metav1.IsControlledBy(current, app):
 		if app.Spec.Port == nil {
 			return nil, nil

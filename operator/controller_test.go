@@ -34,11 +34,14 @@ type fixture struct {
 	controller *Controller
 }
 
-func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects ...runtime.Object) *fixture {
+// newFixture serves objects and uncached from the fake API server; only
+// objects are in the informer caches (uncached ones lack teleop's label, or
+// the cache is behind).
+func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects []runtime.Object, uncached ...runtime.Object) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:        t,
-		kube:     k8sfake.NewClientset(objects...),
+		kube:     k8sfake.NewClientset(append(append([]runtime.Object(nil), objects...), uncached...)...),
 		tele:     fake.NewSimpleClientset(app),
 		recorder: record.NewFakeRecorder(20),
 	}
@@ -48,7 +51,7 @@ func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects ...runtime.Object) 
 	deployments := kubeFactory.Apps().V1().Deployments()
 	services := kubeFactory.Core().V1().Services()
 	pods := kubeFactory.Core().V1().Pods()
-	controller, err := NewController(f.kube, f.tele, apps, deployments, services, pods, f.recorder, nil)
+	controller, err := NewController(f.kube, f.tele, apps, deployments, services, pods, f.recorder, ControllerOptions{})
 	require.NoError(t, err)
 	f.controller = controller
 
@@ -124,6 +127,7 @@ func TestSyncWrites(t *testing.T) {
 		name       string
 		app        *v1alpha1.TeleApp
 		objects    []runtime.Object
+		uncached   []runtime.Object
 		apiErrors  map[string]error // "verb resource" -> error
 		wantWrites []string
 		wantPhase  v1alpha1.Phase // stored after sync; "" when status is not written
@@ -171,6 +175,29 @@ func TestSyncWrites(t *testing.T) {
 			wantWrites: []string{"update teleapps/status"},
 			wantPhase:  v1alpha1.PhaseFailed,
 			wantEvents: []string{"Warning ErrResourceExists Deployment default/web already exists and is not managed by this TeleApp; teleop will not take it over (delete it or rename the TeleApp)"},
+		},
+		{
+			name:       "a Deployment it does not own, outside the cache, is found and not taken over",
+			app:        app,
+			uncached:   []runtime.Object{foreignDeployment(app)},
+			wantWrites: []string{"create deployments", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseFailed,
+			wantEvents: []string{"Warning ErrResourceExists Deployment default/web already exists and is not managed by this TeleApp; teleop will not take it over (delete it or rename the TeleApp)"},
+		},
+		{
+			name:       "its own Deployment outside the cache is used as it is",
+			app:        teleApp("web", withComputedStatus(ownedDeployment(app, rolledOut(3, 3, 1, 1)))),
+			uncached:   []runtime.Object{ready},
+			wantWrites: []string{"create deployments", "update teleapps/status"},
+			wantPhase:  v1alpha1.PhaseReady,
+			wantEvents: []string{"Normal Ready 3/3 replicas ready"},
+		},
+		{
+			name:       "its own Deployment outside the cache with its label removed by hand is corrected",
+			app:        teleApp("web", withComputedStatus(ready)),
+			uncached:   []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), func(d *appsv1.Deployment) { delete(d.Labels, v1alpha1.LabelManagedBy) })},
+			wantWrites: []string{"create deployments", "update deployments"},
+			wantEvents: []string{"Normal DeploymentUpdated Updated Deployment web to replicas 3, image nginx:1.27"},
 		},
 		{
 			name:    "a failure already reported is not reported again",
@@ -234,7 +261,7 @@ func TestSyncWrites(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, tt.app, tt.objects...)
+			f := newFixture(t, tt.app, tt.objects, tt.uncached...)
 			for call, err := range tt.apiErrors {
 				var verb, resource string
 				_, _ = fmt.Sscan(call, &verb, &resource)
@@ -259,7 +286,7 @@ func TestSyncWrites(t *testing.T) {
 
 func TestSyncCreatedDeployment(t *testing.T) {
 	app := teleApp("web", withPort(8080), withEnv("MODE", "prod"))
-	f := newFixture(t, app)
+	f := newFixture(t, app, nil)
 
 	require.NoError(t, f.sync(app))
 
@@ -279,7 +306,7 @@ func TestSyncIgnoresMissingAndDeletingApps(t *testing.T) {
 		a.DeletionTimestamp = &metav1.Time{}
 		a.Finalizers = []string{"teleop.io/announce"}
 	})
-	f := newFixture(t, deleting)
+	f := newFixture(t, deleting, nil)
 
 	require.NoError(t, f.sync(deleting))
 	require.NoError(t, f.controller.sync(context.Background(), cache.ObjectName{Namespace: testNamespace, Name: "gone"}))
@@ -334,7 +361,7 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, app)
+			f := newFixture(t, app, nil)
 
 			tt.event(f)
 

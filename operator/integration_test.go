@@ -57,7 +57,7 @@ func newEnv(t *testing.T) *env {
 
 	clients, err := operator.NewClients(c.RESTConfig(), operator.Options{})
 	require.NoError(t, err)
-	op, err := operator.New(clients, operator.Options{Namespace: ns.Name, Workers: 2})
+	op, err := operator.New(clients, operator.Options{Namespace: ns.Name, Workers: 2, BlockedRecheck: time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -33,6 +33,8 @@ const (
 	DefaultQPS     = 50
 	DefaultBurst   = 100
 	DefaultResync  = 10 * time.Minute
+	// DefaultBlockedRecheck: a blocked TeleApp costs two requests this often.
+	DefaultBlockedRecheck = 30 * time.Second
 	// EventComponent is the source of the Events teleop records.
 	EventComponent = "teleop"
 )
@@ -48,6 +50,9 @@ type Options struct {
 	Resync time.Duration
 	// Namespace limits the operator to one namespace; all when empty.
 	Namespace string
+	// BlockedRecheck is how often a TeleApp blocked by a Deployment or
+	// Service it does not own looks again whether the way is clear.
+	BlockedRecheck time.Duration
 	// Logger is slog's default when nil.
 	Logger *slog.Logger
 }
@@ -64,6 +69,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Resync <= 0 {
 		o.Resync = DefaultResync
+	}
+	if o.BlockedRecheck <= 0 {
+		o.BlockedRecheck = DefaultBlockedRecheck
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -106,7 +114,6 @@ type Operator struct {
 	clients     Clients
 	teleFactory teleinformers.SharedInformerFactory
 	kubeFactory kubeinformers.SharedInformerFactory
-	podFactory  kubeinformers.SharedInformerFactory
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	controller  *Controller
@@ -128,11 +135,12 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		clients: clients,
 		teleFactory: teleinformers.NewSharedInformerFactoryWithOptions(clients.Tele, opts.Resync,
 			teleinformers.WithNamespace(opts.Namespace), teleinformers.WithTransform(stripManagedFields)),
+		// Only what teleop labels: a cluster's other Deployments, Services and
+		// pods would cost memory for nothing. Objects of an app's name that
+		// are not in this cache are found with a live read when a create
+		// reports that they exist.
 		kubeFactory: kubeinformers.NewSharedInformerFactoryWithOptions(clients.Kube, opts.Resync,
-			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(stripManagedFields)),
-		// Only teleop's pods: a cluster's other pods would cost memory for nothing.
-		podFactory: kubeinformers.NewSharedInformerFactoryWithOptions(clients.Kube, opts.Resync,
-			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(stripManagedFields),
+			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(slimForCache),
 			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 				lo.LabelSelector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}).String()
 			})),
@@ -143,8 +151,8 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		o.teleFactory.Teleop().V1alpha1().TeleApps(),
 		o.kubeFactory.Apps().V1().Deployments(),
 		o.kubeFactory.Core().V1().Services(),
-		o.podFactory.Core().V1().Pods(),
-		o.recorder, opts.Logger)
+		o.kubeFactory.Core().V1().Pods(),
+		o.recorder, ControllerOptions{Logger: opts.Logger, BlockedRecheck: opts.BlockedRecheck})
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +174,19 @@ func (o *Operator) Run(ctx context.Context) error {
 	defer o.broadcaster.Shutdown()
 	o.teleFactory.Start(ctx.Done())
 	o.kubeFactory.Start(ctx.Done())
-	o.podFactory.Start(ctx.Done())
-	defer o.podFactory.Shutdown()
 	defer o.kubeFactory.Shutdown()
 	defer o.teleFactory.Shutdown()
 	return o.controller.Run(ctx, o.opts.Workers)
+}
+
+// slimForCache keeps only what the controller reads of cached objects:
+// managedFields go everywhere, and a pod is cut down to its identity, labels
+// and container states (its spec alone is several kilobytes).
+func slimForCache(obj any) (any, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		return slimPod(pod), nil
+	}
+	return stripManagedFields(obj)
 }
 
 // stripManagedFields drops managedFields from cached objects: teleop never
@@ -180,4 +196,34 @@ func stripManagedFields(obj any) (any, error) {
 		accessor.GetObjectMeta().SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+func slimPod(p *corev1.Pod) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              p.Name,
+			Namespace:         p.Namespace,
+			UID:               p.UID,
+			ResourceVersion:   p.ResourceVersion,
+			Labels:            p.Labels,
+			DeletionTimestamp: p.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{
+			Phase:                 p.Status.Phase,
+			InitContainerStatuses: slimContainerStatuses(p.Status.InitContainerStatuses),
+			ContainerStatuses:     slimContainerStatuses(p.Status.ContainerStatuses),
+		},
+	}
+}
+
+func slimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.ContainerStatus {
+	var out []corev1.ContainerStatus
+	for _, cs := range statuses {
+		slim := corev1.ContainerStatus{Name: cs.Name, Ready: cs.Ready}
+		if w := cs.State.Waiting; w != nil {
+			slim.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		out = append(out, slim)
+	}
+	return out
 }
