@@ -66,6 +66,9 @@ func runOperator(kubeconfig string) int {
 		log.Error("kubeconfig", "err", err)
 		return 1
 	}
+	counter := &requestCounter{counts: map[string]int{}}
+	cfg.Wrap(counter.wrap)
+	defer counter.print()
 	clients, err := operator.NewClients(cfg, operator.Options{})
 	if err != nil {
 		log.Error("clients", "err", err)
@@ -113,8 +116,8 @@ func BenchmarkOperator(b *testing.B) {
 
 	for i := range b.N {
 		floor := runFloor(b, c, budget, fmt.Sprintf("floor-%d", i), n)
-		teleop, mem := runTeleop(b, c, budget, fmt.Sprintf("teleop-%d", i), n)
-		report(b, n, floor, teleop, mem)
+		teleop, cost := runTeleop(b, c, budget, fmt.Sprintf("teleop-%d", i), n)
+		report(b, n, floor, teleop, cost)
 	}
 }
 
@@ -167,8 +170,8 @@ func runFloor(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace s
 
 // runTeleop creates TeleApps for the operator, running as its own process,
 // and scales them through spec.replicas, waiting each time until every
-// status says Ready. It returns the timings and the operator's memory.
-func runTeleop(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) (timings, memory) {
+// status says Ready. It returns the timings and what the operator used.
+func runTeleop(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) (timings, operatorCost) {
 	ctx := context.Background()
 	kube := kubernetes.NewForConfigOrDie(budget)
 	tele := versioned.NewForConfigOrDie(budget)
@@ -305,8 +308,16 @@ type memory struct {
 	peakRSS, rss int64 // bytes
 }
 
-// stop reads the operator's memory, then stops it with SIGTERM.
-func (p *operatorProcess) stop(b *testing.B) memory {
+// operatorCost is what the operator process used over the run.
+type operatorCost struct {
+	memory
+	writes     int    // API requests other than reads
+	writesLine string // their breakdown
+}
+
+// stop reads the operator's memory, stops it with SIGTERM and reads the
+// requests it made from its log.
+func (p *operatorProcess) stop(b *testing.B) operatorCost {
 	mem, err := readMemory(p.cmd.Process.Pid)
 	if err != nil {
 		b.Fatalf("operator memory: %v", err)
@@ -315,7 +326,15 @@ func (p *operatorProcess) stop(b *testing.B) memory {
 	if err := p.cmd.Wait(); err != nil {
 		b.Errorf("operator exited with %v; log %s", err, p.log)
 	}
-	return mem
+	data, err := os.ReadFile(p.log)
+	if err != nil {
+		b.Fatalf("operator log: %v", err)
+	}
+	writes, line, err := parseWrites(string(data))
+	if err != nil {
+		b.Fatalf("operator log %s: %v", p.log, err)
+	}
+	return operatorCost{memory: mem, writes: writes, writesLine: line}
 }
 
 // readMemory reads VmHWM (peak resident set) and VmRSS from /proc.
@@ -346,17 +365,19 @@ func readMemory(pid int) (memory, error) {
 	return m, scanner.Err()
 }
 
-func report(b *testing.B, n int, floor, teleop timings, mem memory) {
+func report(b *testing.B, n int, floor, teleop timings, cost operatorCost) {
 	const mib = 1 << 20
 	ratio := func(t, f time.Duration) float64 { return t.Seconds() / f.Seconds() }
 	b.ReportMetric(floor.ready.Seconds(), "floor-ready-s")
 	b.ReportMetric(teleop.ready.Seconds(), "teleop-ready-s")
 	b.ReportMetric(ratio(teleop.ready, floor.ready), "ready-ratio")
 	b.ReportMetric(ratio(teleop.scaled, floor.scaled), "scale-ratio")
-	b.ReportMetric(float64(mem.peakRSS)/mib, "peak-RSS-MiB")
+	b.ReportMetric(float64(cost.peakRSS)/mib, "peak-RSS-MiB")
+	b.ReportMetric(float64(cost.writes)/float64(n), "writes/app")
 	b.Logf("%d apps                        floor      teleop   ratio", n)
 	b.Logf("all Deployments exist       %8.2fs  %8.2fs   %.2f", floor.exist.Seconds(), teleop.exist.Seconds(), ratio(teleop.exist, floor.exist))
 	b.Logf("all ready                   %8.2fs  %8.2fs   %.2f", floor.ready.Seconds(), teleop.ready.Seconds(), ratio(teleop.ready, floor.ready))
 	b.Logf("scaled %d→%d, all ready      %8.2fs  %8.2fs   %.2f", initialReplicas, scaledReplicas, floor.scaled.Seconds(), teleop.scaled.Seconds(), ratio(teleop.scaled, floor.scaled))
-	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(mem.peakRSS)/mib, float64(mem.rss)/mib)
+	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(cost.peakRSS)/mib, float64(cost.rss)/mib)
+	b.Logf("teleop %s", cost.writesLine)
 }
