@@ -1,0 +1,36 @@
+// Package resilience proves what teleop promises under faults and at scale,
+// on the real local control plane: the API server going away, the operator
+// killed mid-burst, kubectl and the chat writing the same TeleApp at once,
+// Telegram failing, and 10,000 TeleApps across a restart.
+//
+// Fast tests run with `make test`; the long variants and the 10,000 case are
+// gated by environment variables that hack/soak.sh sets (docs/reliability.md).
+package resilience
+
+import (
+	"os"
+	"testing"
+
+	"github.com/teleop/teleop/test/cluster"
+)
+
+const (
+	// envSoak=1 runs the long variants of the fault tests.
+	envSoak = "TELEOP_SOAK"
+	// envOperatorKubeconfig makes the test binary run only teleop's
+	// operator against that kubeconfig: tests re-execute themselves this way
+	// to kill the operator with SIGKILL and to read its own resident memory.
+	envOperatorKubeconfig = "TELEOP_RESILIENCE_OPERATOR_KUBECONFIG"
+	// envOperatorNamespace scopes that operator to one namespace.
+	envOperatorNamespace = "TELEOP_RESILIENCE_OPERATOR_NAMESPACE"
+)
+
+func TestMain(m *testing.M) {
+	if kubeconfig := os.Getenv(envOperatorKubeconfig); kubeconfig != "" {
+		os.Exit(runOperator(kubeconfig, os.Getenv(envOperatorNamespace)))
+	}
+	cluster.Main(m)
+}
+
+// soak reports whether the long variants were asked for.
+func soak() bool { return os.Getenv(envSoak) == "1" }
