@@ -12,6 +12,7 @@ const cancelWord = "cancel"
 var cancelCommand = &command{
 	word: cancelWord, usage: "/cancel", example: "/cancel",
 	summary: "end the conversation in progress",
+	takes:   "nothing",
 	pattern: commandPattern(cancelWord, ""),
 	run:     runCancel,
 }

@@ -22,8 +22,9 @@ type command struct {
 	word string
 	// usage and example are shown by /help and after a bad input.
 	usage, example string
-	// summary says in a few words what the command does.
-	summary string
+	// summary says in a few words what the command does; takes says which
+	// arguments it accepts, for the reply to a bad input.
+	summary, takes string
 	// pattern matches the whole message, anchored, with named groups for the arguments.
 	pattern *regexp2.Regexp
 	// run handles a match and returns the reply text (Telegram HTML), or ""

@@ -6,14 +6,14 @@ import (
 )
 
 var startCommand = &command{
-	word: "start", usage: "/start", example: "/start", summary: "what I can do",
+	word: "start", usage: "/start", takes: "nothing", example: "/start", summary: "what I can do",
 	// Telegram's deep links add a payload to /start; it carries nothing for us.
 	pattern: commandPattern("start", `(?:\s+[A-Za-z0-9_-]{1,64})?`),
 	run:     runHelp,
 }
 
 var helpCommand = &command{
-	word: "help", usage: "/help", example: "/help", summary: "this message",
+	word: "help", usage: "/help", takes: "nothing", example: "/help", summary: "this message",
 	pattern: commandPattern("help", ""),
 	run:     runHelp,
 }

@@ -13,6 +13,7 @@ import (
 var listCommand = &command{
 	word: "list", usage: "/list", example: "/list",
 	summary: "the apps of this chat's namespace, with phase and ready/desired",
+	takes:   "nothing",
 	pattern: commandPattern("list", ""),
 	run:     runList,
 }

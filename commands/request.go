@@ -7,6 +7,7 @@ import (
 	"html"
 	"strconv"
 	"strings"
+	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -97,7 +98,17 @@ func (r *Router) failure(req *request, err error, namespace, name string) string
 	return somethingWentWrong
 }
 
-func esc(s string) string  { return html.EscapeString(s) }
+// esc makes user input safe to show in Telegram HTML: escaped, valid UTF-8,
+// and without control characters that Telegram would refuse.
+func esc(s string) string {
+	return html.EscapeString(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return '\uFFFD'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD")))
+}
+
 func bold(s string) string { return "<b>" + esc(s) + "</b>" }
 func code(s string) string { return "<code>" + esc(s) + "</code>" }
 

@@ -144,7 +144,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 	req := &request{update: u, cmd: p.cmd, args: p.args, identity: access.ForTelegram(u.UserID, u.ChatID)}
 	var reply string
 	if p.outcome == badUsage {
-		reply = req.usage(fmt.Sprintf("%s needs different arguments.", code("/"+p.cmd.word)))
+		reply = req.usage(fmt.Sprintf("%s takes %s.", code("/"+p.cmd.word), p.cmd.takes))
 	} else {
 		reply = p.cmd.run(ctx, r, req)
 	}

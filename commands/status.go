@@ -11,6 +11,7 @@ import (
 var statusCommand = &command{
 	word: "status", usage: "/status <name>", example: "/status web",
 	summary: "phase, replicas, conditions and recent problems of an app",
+	takes:   "one name",
 	pattern: commandPattern("status", `\s+(?<name>\S+)`),
 	run:     runStatus,
 }

@@ -9,6 +9,7 @@ import (
 var whoamiCommand = &command{
 	word: "whoami", usage: "/whoami", example: "/whoami",
 	summary: "your Telegram ID and who you are to Kubernetes",
+	takes:   "nothing",
 	pattern: commandPattern("whoami", ""),
 	run:     runWhoami,
 }
