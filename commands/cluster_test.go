@@ -1,0 +1,173 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/test/cluster"
+)
+
+func TestMain(m *testing.M) { cluster.Main(m) }
+
+// clusterWorld is a Router over the real control plane, with the chat roles
+// of deploy/rbac installed and a namespace of its own.
+type clusterWorld struct {
+	*world
+	c         *cluster.Cluster
+	kube      kubernetes.Interface
+	teleop    versioned.Interface
+	namespace string
+}
+
+func newClusterWorld(t *testing.T) *clusterWorld {
+	c := cluster.Shared(t)
+	ctx := context.Background()
+	_, err := c.Kubectl(ctx, "apply", "-f", filepath.Join(cluster.RepoRoot(), "deploy", "rbac", "chat-roles.yaml"))
+	require.NoError(t, err)
+	kube, err := kubernetes.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	teleop, err := versioned.NewForConfig(c.RESTConfig())
+	require.NoError(t, err)
+	namespace := "chat-" + rand.String(6)
+	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{}) })
+
+	recorder, stop := apps.NewEventRecorder(kube, "teleop-commands-test")
+	t.Cleanup(stop)
+	w := &world{messenger: &recordingMessenger{}, conversations: &recordingConversations{}, namespaces: &memoryNamespaces{}}
+	require.NoError(t, w.namespaces.Set(ctx, chatID, namespace))
+	w.namespaces.sets = 0
+	w.router, err = NewRouter(Config{
+		BotName:       botName,
+		Apps:          apps.New(teleop, recorder),
+		Access:        access.New(kube, nil),
+		Namespaces:    w.namespaces,
+		Conversations: w.conversations,
+		Messenger:     w.messenger,
+	})
+	require.NoError(t, err)
+	return &clusterWorld{world: w, c: c, kube: kube, teleop: teleop, namespace: namespace}
+}
+
+// say sends text as user and returns the bot's one reply.
+func (cw *clusterWorld) say(t *testing.T, u int64, text string, opts ...updateOption) string {
+	t.Helper()
+	before := len(cw.messenger.texts())
+	cw.router.HandleUpdate(context.Background(), message(text, append([]updateOption{from(u)}, opts...)...))
+	texts := cw.messenger.texts()
+	require.Len(t, texts, before+1, "one reply to %q", text)
+	return texts[before]
+}
+
+// bind grants user role in the test namespace with kubectl, as an admin
+// would, and waits until the API server's authorizer sees it.
+func (cw *clusterWorld) bind(t *testing.T, user int64, role, verb string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := cw.c.Kubectl(ctx, "create", "rolebinding", fmt.Sprintf("u%d-%s", user, role), "--clusterrole="+role,
+		"--user="+access.TelegramUser(user), "-n", cw.namespace)
+	require.NoError(t, err)
+	authz := access.New(cw.kube, nil)
+	require.Eventually(t, func() bool {
+		return authz.Check(ctx, access.ForTelegram(user, chatID), verb, cw.namespace) == nil
+	}, 30*time.Second, 100*time.Millisecond, "RBAC never allowed %s", role)
+}
+
+func TestClusterCreateScaleWithRBAC(t *testing.T) {
+	cw := newClusterWorld(t)
+	ctx := context.Background()
+	const alice, bob = 77, 78
+	ns := cw.namespace
+
+	// Without a RoleBinding: refused, naming what is missing, nothing created.
+	reply := cw.say(t, alice, "/create web nginx:1.27 3")
+	assert.Equal(t, fmt.Sprintf("⛔ You may not create teleapps in namespace %s: ask an admin for teleop-editor.", ns), reply)
+	_, err := cw.teleop.TeleopV1alpha1().TeleApps(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "want NotFound, got %v", err)
+
+	// The same command works once an admin binds teleop-editor.
+	cw.bind(t, alice, access.EditorRole, "create")
+	reply = cw.say(t, alice, "/create web nginx:1.27 3")
+	assert.Equal(t, fmt.Sprintf("✅ <b>web</b> created in <b>%s</b>: <code>nginx:1.27</code> × 3. I'll tell this chat how it goes.", ns), reply)
+	app, err := cw.teleop.TeleopV1alpha1().TeleApps(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(3), *app.Spec.Replicas)
+	assert.Equal(t, []string{fmt.Sprint(chatID)}, app.Spec.Notify.Chats)
+	assert.Equal(t, "telegram:77 (@alice)", app.Annotations[apps.AnnotationLastChangedBy])
+	assert.Equal(t, "/create web nginx:1.27 3", app.Annotations[apps.AnnotationLastCommand])
+
+	// Scale, then the same update delivered again: applied once.
+	scale := message("/scale web +2", from(alice))
+	cw.router.HandleUpdate(ctx, scale)
+	cw.router.HandleUpdate(ctx, scale)
+	texts := cw.messenger.texts()
+	assert.Equal(t, fmt.Sprintf("<b>web</b> scaled 3 → 5 in <b>%s</b>", ns), texts[len(texts)-2])
+	assert.Equal(t, fmt.Sprintf("Already done: <b>web</b> has 5 replicas in <b>%s</b>.", ns), texts[len(texts)-1])
+	app, err = cw.teleop.TeleopV1alpha1().TeleApps(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(5), *app.Spec.Replicas)
+	assert.Equal(t, fmt.Sprintf("telegram-update-%d", scale.ID), app.Annotations[apps.AnnotationLastRequestID])
+
+	// A viewer reads but may not write.
+	cw.bind(t, bob, access.ViewerRole, "list")
+	assert.Contains(t, cw.say(t, bob, "/list"), "<b>web</b> — ")
+	assert.Contains(t, cw.say(t, bob, "/status web"), "5 desired")
+	assert.Equal(t, fmt.Sprintf("⛔ You may not update teleapps in namespace %s: ask an admin for teleop-editor.", ns), cw.say(t, bob, "/scale web 1"))
+	assert.Equal(t, fmt.Sprintf("⛔ You may not delete teleapps in namespace %s: ask an admin for teleop-editor.", ns), cw.say(t, bob, "/delete web"))
+	app, err = cw.teleop.TeleopV1alpha1().TeleApps(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(5), *app.Spec.Replicas)
+
+	// The audit trail is in Kubernetes Events on the TeleApp.
+	require.Eventually(t, func() bool {
+		events, err := cw.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web"})
+		if err != nil {
+			return false
+		}
+		var seen []string
+		for _, e := range events.Items {
+			if strings.Contains(e.Message, "telegram:77 (@alice)") && e.InvolvedObject.Kind == "TeleApp" {
+				seen = append(seen, e.Reason)
+			}
+		}
+		return assert.ObjectsAreEqual([]string{apps.ReasonCreatedFromChat, apps.ReasonScaledFromChat}, slices.Sorted(slices.Values(seen)))
+	}, 30*time.Second, 200*time.Millisecond, "events naming the user and command")
+}
+
+// TestClusterChatRolesAggregate: the shipped roles join the built-in view
+// and edit roles, so namespace viewers and editors get TeleApps too.
+func TestClusterChatRolesAggregate(t *testing.T) {
+	cw := newClusterWorld(t)
+	ctx := context.Background()
+	for role, verb := range map[string]string{"view": "list", "edit": "delete"} {
+		require.Eventually(t, func() bool {
+			cr, err := cw.kube.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			for _, rule := range cr.Rules {
+				if contains(rule.APIGroups, "teleop.io") && contains(rule.Resources, "teleapps") && contains(rule.Verbs, verb) {
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 200*time.Millisecond, "ClusterRole %s never got %s on teleapps", role, verb)
+	}
+}
