@@ -194,23 +194,28 @@ func idleLatency(ctx context.Context, b *testing.B, tele versioned.Interface, em
 	return time.Since(start)
 }
 
-// bareSenderRate sends messages messages, spread over the chats as the
-// announcer's were, straight through a fresh bot sender to a fresh emulator,
-// and returns its rate: what the outbox alone achieves for the mix.
+// bareSenderRate queues messages messages at once, spread over the chats as
+// the announcer's were, straight into a fresh bot sender talking to a fresh
+// emulator, and returns its rate: what the outbox alone achieves for the mix.
+// Each is too long to be coalesced with another.
 func bareSenderRate(b *testing.B, chats []int64, messages int) float64 {
 	emu := telegramemu.New(b, telegramemu.Options{})
 	tg, err := bot.New(bot.Config{Token: emu.Token(), Endpoint: emu.Endpoint()})
 	require.NoError(b, err)
 	defer tg.Close()
 	perChat := messages / len(chats)
+	text := strings.Repeat("x", bot.MaxTextLength/2+1)
+	var wg sync.WaitGroup
 	start := time.Now()
-	parallel(len(chats), func(i int) {
+	for _, chat := range chats {
 		for range perChat {
-			// One at a time per chat, so nothing is coalesced.
-			_, err := tg.Messenger().Send(context.Background(), bot.Reply{ChatID: chats[i], Text: strings.Repeat("x", 3000)})
-			assert.NoError(b, err)
+			wg.Go(func() {
+				_, err := tg.Messenger().Send(context.Background(), bot.Reply{ChatID: chat, Text: text})
+				assert.NoError(b, err)
+			})
 		}
-	})
+	}
+	wg.Wait()
 	return float64(perChat*len(chats)) / time.Since(start).Seconds()
 }
 
