@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
@@ -47,6 +49,11 @@ type Controller struct {
 	recorder       record.EventRecorder
 	log            *slog.Logger
 	blockedRecheck time.Duration
+	progressSettle time.Duration
+	clock          clock.WithTicker
+
+	progressMu       sync.Mutex
+	progressingSince map[cache.ObjectName]time.Time // apps seen Pending or Progressing, since when
 }
 
 // ControllerOptions tune a Controller; the zero value takes the defaults.
@@ -57,6 +64,11 @@ type ControllerOptions struct {
 	// own checks again (the object may be outside the informer caches, so
 	// its removal is not an event); DefaultBlockedRecheck when zero.
 	BlockedRecheck time.Duration
+	// ProgressSettle is how long Pending or Progressing must last before it
+	// is written to status; DefaultProgressSettle when zero.
+	ProgressSettle time.Duration
+	// Clock is the real clock when nil; the queue's delays follow it too.
+	Clock clock.WithTicker
 }
 
 // NewController wires the controller to its informers. The Deployment,
@@ -79,6 +91,12 @@ func NewController(
 	if opts.BlockedRecheck <= 0 {
 		opts.BlockedRecheck = DefaultBlockedRecheck
 	}
+	if opts.ProgressSettle <= 0 {
+		opts.ProgressSettle = DefaultProgressSettle
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	c := &Controller{
 		kubeClient:  kubeClient,
 		teleClient:  teleClient,
@@ -94,11 +112,14 @@ func NewController(
 		},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "teleapps"},
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "teleapps", Clock: opts.Clock},
 		),
-		recorder:       recorder,
-		log:            opts.Logger,
-		blockedRecheck: opts.BlockedRecheck,
+		recorder:         recorder,
+		log:              opts.Logger,
+		blockedRecheck:   opts.BlockedRecheck,
+		progressSettle:   opts.ProgressSettle,
+		clock:            opts.Clock,
+		progressingSince: map[cache.ObjectName]time.Time{},
 	}
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -240,6 +261,7 @@ func metaObject(obj any) (metav1.Object, bool) {
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	app, err := c.teleApps.TeleApps(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
+		c.forgetProgress(key)
 		return nil // deleted: garbage collection removes what it owned
 	}
 	if err != nil {
@@ -264,7 +286,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if fail != nil && fail.Reason == ReasonErrResourceExists {
 		c.queue.AddAfter(key, c.blockedRecheck)
 	}
-	return c.updateStatus(ctx, app, deployment, pods, fail)
+	return c.updateStatus(ctx, key, app, deployment, pods, fail)
 }
 
 // syncDeployment creates or corrects the TeleApp's Deployment and returns it,
@@ -364,9 +386,18 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 
 // updateStatus writes the computed status through the status subresource
 // when it differs from what is stored, and records an Event when the phase
-// turns Ready, Degraded or Failed (so each failure is reported once).
-func (c *Controller) updateStatus(ctx context.Context, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
+// turns Degraded or Failed (so each failure is reported once). Pending and
+// Progressing are written only once they have lasted progressSettle: a quick
+// rollout goes straight to Ready, which halves the status writes of a burst.
+func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
 	status := computeStatus(app, d, pods, fail)
+	if inProgress(status.Phase) {
+		if !c.progressLasted(key) {
+			return nil
+		}
+	} else {
+		c.forgetProgress(key)
+	}
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}
@@ -381,16 +412,36 @@ func (c *Controller) updateStatus(ctx context.Context, app *v1alpha1.TeleApp, d 
 	switch status.Phase {
 	case v1alpha1.PhaseFailed:
 		c.recorder.Event(app, corev1.EventTypeWarning, fail.Reason, status.Message)
-		c.log.Warn("teleapp failed", "teleapp", app.Namespace+"/"+app.Name, "reason", fail.Reason, "message", status.Message)
+		c.log.Warn("teleapp failed", "teleapp", key.String(), "reason", fail.Reason, "message", status.Message)
 	case v1alpha1.PhaseDegraded:
 		c.recorder.Event(app, corev1.EventTypeWarning, ReasonDegraded, status.Message)
-		c.log.Warn("teleapp degraded", "teleapp", app.Namespace+"/"+app.Name, "message", status.Message)
-	case v1alpha1.PhaseReady:
-		if app.Status.Phase != v1alpha1.PhaseReady {
-			c.recorder.Event(app, corev1.EventTypeNormal, ReasonReady, status.Message)
-		}
+		c.log.Warn("teleapp degraded", "teleapp", key.String(), "message", status.Message)
 	}
 	return nil
+}
+
+func inProgress(p v1alpha1.Phase) bool {
+	return p == v1alpha1.PhasePending || p == v1alpha1.PhaseProgressing
+}
+
+// progressLasted reports whether the app has been in progress for at least
+// progressSettle; the first time it is seen so, it schedules a look then.
+func (c *Controller) progressLasted(key cache.ObjectName) bool {
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
+	since, seen := c.progressingSince[key]
+	if !seen {
+		c.progressingSince[key] = c.clock.Now()
+		c.queue.AddAfter(key, c.progressSettle)
+		return false
+	}
+	return c.clock.Since(since) >= c.progressSettle
+}
+
+func (c *Controller) forgetProgress(key cache.ObjectName) {
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
+	delete(c.progressingSince, key)
 }
 
 func notOwned(kind string, app *v1alpha1.TeleApp) *failure {

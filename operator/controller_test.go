@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
@@ -31,6 +33,7 @@ type fixture struct {
 	kube       *k8sfake.Clientset
 	tele       *fake.Clientset
 	recorder   *record.FakeRecorder
+	clock      *clocktesting.FakeClock
 	controller *Controller
 }
 
@@ -44,6 +47,7 @@ func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects []runtime.Object, u
 		kube:     k8sfake.NewClientset(append(append([]runtime.Object(nil), objects...), uncached...)...),
 		tele:     fake.NewSimpleClientset(app),
 		recorder: record.NewFakeRecorder(20),
+		clock:    clocktesting.NewFakeClock(time.Now()),
 	}
 	teleFactory := teleinformers.NewSharedInformerFactory(f.tele, 0)
 	kubeFactory := kubeinformers.NewSharedInformerFactory(f.kube, 0)
@@ -51,7 +55,7 @@ func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects []runtime.Object, u
 	deployments := kubeFactory.Apps().V1().Deployments()
 	services := kubeFactory.Core().V1().Services()
 	pods := kubeFactory.Core().V1().Pods()
-	controller, err := NewController(f.kube, f.tele, apps, deployments, services, pods, f.recorder, ControllerOptions{})
+	controller, err := NewController(f.kube, f.tele, apps, deployments, services, pods, f.recorder, ControllerOptions{Clock: f.clock})
 	require.NoError(t, err)
 	f.controller = controller
 
@@ -135,17 +139,15 @@ func TestSyncWrites(t *testing.T) {
 		wantErr    bool
 	}{
 		{
-			name:       "new TeleApp gets its Deployment",
+			name:       "new TeleApp gets its Deployment; Pending is not written at once",
 			app:        app,
-			wantWrites: []string{"create deployments", "update teleapps/status"},
-			wantPhase:  v1alpha1.PhasePending,
+			wantWrites: []string{"create deployments"},
 			wantEvents: []string{"Normal DeploymentCreated Created Deployment web"},
 		},
 		{
 			name:       "new TeleApp with a port gets a Service too",
 			app:        withSvc,
-			wantWrites: []string{"create deployments", "create services", "update teleapps/status"},
-			wantPhase:  v1alpha1.PhasePending,
+			wantWrites: []string{"create deployments", "create services"},
 			wantEvents: []string{"Normal DeploymentCreated Created Deployment web", "Normal ServiceCreated Created Service web on port 8080"},
 		},
 		{
@@ -159,7 +161,6 @@ func TestSyncWrites(t *testing.T) {
 			objects:    []runtime.Object{ready},
 			wantWrites: []string{"update teleapps/status"},
 			wantPhase:  v1alpha1.PhaseReady,
-			wantEvents: []string{"Normal Ready 3/3 replicas ready"},
 		},
 		{
 			name:       "replicas edited by hand are reverted",
@@ -190,7 +191,6 @@ func TestSyncWrites(t *testing.T) {
 			uncached:   []runtime.Object{ready},
 			wantWrites: []string{"create deployments", "update teleapps/status"},
 			wantPhase:  v1alpha1.PhaseReady,
-			wantEvents: []string{"Normal Ready 3/3 replicas ready"},
 		},
 		{
 			name:       "its own Deployment outside the cache with its label removed by hand is corrected",
@@ -284,6 +284,25 @@ func TestSyncWrites(t *testing.T) {
 	}
 }
 
+func TestProgressIsWrittenOnceItLasts(t *testing.T) {
+	app := teleApp("web")
+	f := newFixture(t, app, []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 1, 1))})
+
+	require.NoError(t, f.sync(app))
+	f.clock.Step(DefaultProgressSettle / 2)
+	require.NoError(t, f.sync(app))
+	assert.Empty(t, f.writes(), "Progressing for less than the settle time is not written")
+	assert.Zero(t, f.controller.queue.Len())
+
+	f.clock.Step(DefaultProgressSettle / 2)
+	assert.Eventually(t, func() bool { return f.controller.queue.Len() == 1 }, 5*time.Second, 10*time.Millisecond,
+		"a look is scheduled for when it has lasted")
+	require.NoError(t, f.sync(app))
+	assert.Equal(t, []string{"update teleapps/status"}, f.writes())
+	assert.Equal(t, v1alpha1.PhaseProgressing, f.storedStatus(app).Phase)
+	assert.Equal(t, "1/3 replicas ready, 3 updated", f.storedStatus(app).Message)
+}
+
 func TestSyncCreatedDeployment(t *testing.T) {
 	app := teleApp("web", withPort(8080), withEnv("MODE", "prod"))
 	f := newFixture(t, app, nil)
@@ -296,9 +315,6 @@ func TestSyncCreatedDeployment(t *testing.T) {
 	assert.Equal(t, int32(3), *d.Spec.Replicas)
 	assert.Equal(t, "nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
 	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "prod"}}, d.Spec.Template.Spec.Containers[0].Env)
-	status := f.storedStatus(app)
-	assert.Equal(t, "app.kubernetes.io/name=web", status.Selector)
-	assert.Equal(t, int64(1), status.ObservedGeneration)
 }
 
 func TestSyncIgnoresMissingAndDeletingApps(t *testing.T) {

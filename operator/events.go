@@ -8,7 +8,6 @@ const (
 	ReasonServiceCreated    = "ServiceCreated"
 	ReasonServiceUpdated    = "ServiceUpdated"
 	ReasonServiceDeleted    = "ServiceDeleted"
-	ReasonReady             = "Ready"
 	ReasonDegraded          = "Degraded"
 
 	// ReasonErrResourceExists: a Deployment or Service of the TeleApp's name

@@ -35,6 +35,9 @@ const (
 	DefaultResync  = 10 * time.Minute
 	// DefaultBlockedRecheck: a blocked TeleApp costs two requests this often.
 	DefaultBlockedRecheck = 30 * time.Second
+	// DefaultProgressSettle: Pending and Progressing reach status once they
+	// last this long; Ready, Degraded and Failed at once.
+	DefaultProgressSettle = 2 * time.Second
 	// EventComponent is the source of the Events teleop records.
 	EventComponent = "teleop"
 )
