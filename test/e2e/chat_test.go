@@ -59,14 +59,15 @@ func TestChatRBAC(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	bob := e.user(2002, "bob")
-	bob.say("/ns "+e.appsNS, e.appsNS)
+	create := "/create " + e.appsNS + "/api nginx:1.27 1"
 
-	refusal := bob.say("/create api nginx:1.27 1", "teleop-editor")
+	refusal := bob.say(create, "teleop-editor")
 	assert.Contains(t, refusal.Text, "create")
 	assert.Nil(t, e.teleApp("api"), "a refused command changes nothing")
+	bob.say("/ns "+e.appsNS, "teleop-viewer") // even reading needs a binding
 
 	bob.grant("teleop-editor")
-	bob.say("/create api nginx:1.27 1", "created")
+	bob.say(create, "created")
 	require.NotNil(t, e.teleApp("api"))
 }
 

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestParseConfigAccepts(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("123:file-token\n"), 0o600))
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c *config)
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, "polling", c.mode)
+				assert.Equal(t, "teleop-system", c.namespace)
+				assert.Equal(t, defaultEndpoint, c.apiEndpoint)
+				assert.Empty(t, c.token)
+			},
+		},
+		{
+			name: "environment fills unset flags",
+			env:  map[string]string{"TELEGRAM_BOT_TOKEN": "1:env", "TELEOP_ADMINS": "1, 2", "TELEOP_LEADER_ELECT": "true", "TELEOP_NAMESPACE": "ops"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, "1:env", c.token)
+				assert.Equal(t, idList{1, 2}, c.admins)
+				assert.True(t, c.leaderElect)
+				assert.Equal(t, "ops", c.namespace)
+			},
+		},
+		{
+			name: "the flag wins over the environment",
+			args: []string{"--namespace=flag", "--telegram-token=1:flag"},
+			env:  map[string]string{"TELEOP_NAMESPACE": "env", "TELEGRAM_BOT_TOKEN": "1:env"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, "flag", c.namespace)
+				assert.Equal(t, "1:flag", c.token)
+			},
+		},
+		{
+			name:  "token file",
+			args:  []string{"--telegram-token-file", tokenFile},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "123:file-token", c.token) },
+		},
+		{
+			name: "webhook mode with secret and url",
+			args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-secret=s3cr-et_", "--webhook-url=https://bot.example.com/hook"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, "webhook", c.mode)
+			},
+		},
+		{
+			name:  "notify chats keep negative group IDs",
+			args:  []string{"--notify-chats=-100123,42"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, []string{"-100123", "42"}, c.notifyChats.strings()) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig("run", tt.args, false, envOf(tt.env))
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "bad mode", args: []string{"--telegram-mode=carrier-pigeon"}, wantErr: "--telegram-mode must be polling or webhook"},
+		{name: "bad mode from env", env: map[string]string{"TELEOP_TELEGRAM_MODE": "smoke"}, wantErr: "--telegram-mode must be polling or webhook"},
+		{name: "webhook without secret", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-url=https://x.example/h"}, wantErr: "needs --webhook-secret"},
+		{name: "webhook secret with bad characters", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-secret=a b", "--webhook-url=https://x.example/h"}, wantErr: "Telegram's rule"},
+		{name: "webhook without url", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-secret=abc"}, wantErr: "needs --webhook-url"},
+		{name: "unreadable token file", args: []string{"--telegram-token-file=/nonexistent/token"}, wantErr: "read --telegram-token-file"},
+		{name: "malformed admin IDs", args: []string{"--admins=12,bob"}, wantErr: `"bob" is not a Telegram ID`},
+		{name: "malformed admin IDs from env", env: map[string]string{"TELEOP_ADMINS": "12;13"}, wantErr: "TELEOP_ADMINS"},
+		{name: "token with spaces", args: []string{"--telegram-token=12 34"}, wantErr: "spaces or slashes"},
+		{name: "endpoint without placeholders", args: []string{"--telegram-api-endpoint=http://127.0.0.1:1/"}, wantErr: "two %s"},
+		{name: "bad log format", args: []string{"--log-format=xml"}, wantErr: "--log-format"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("run", tt.args, false, envOf(tt.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}

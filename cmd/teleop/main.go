@@ -1,0 +1,103 @@
+// Command teleop is a Kubernetes operator driven from Telegram.
+//
+//	teleop run       the operator and the Telegram bot
+//	teleop console   the same bot engine in a terminal, no Telegram needed
+//	teleop version   the build's version
+//
+// This package only wires: the work is done in operator/, bot/, commands/
+// and conversations/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `teleop: a Kubernetes operator driven from Telegram
+
+Usage:
+  teleop run [flags]       run the operator and the Telegram bot
+  teleop console [flags]   chat with the bot engine in this terminal
+  teleop version           print the version
+
+Run "teleop run --help" for the flags; every flag also has an environment variable.
+`
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintf(stdout, "teleop %s\n", version)
+		return 0
+	case "run", "console":
+		console := args[0] == "console"
+		cfg, err := parseConfig(args[0], args[1:], console, os.Getenv)
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(stdout, args[0], console)
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "teleop %s: %v\n", args[0], err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		log := newLogger(cfg, stderr)
+		slog.SetDefault(log)    // packages that log through slog's default use the same format
+		klog.SetSlogLogger(log) // and so does client-go
+		if console {
+			err = runConsole(ctx, cfg, stdin, stdout, log)
+		} else {
+			err = runTeleop(ctx, cfg, log)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "teleop %s: %v\n", args[0], err)
+			return 1
+		}
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "teleop: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func printFlags(w io.Writer, name string, console bool) {
+	fs := newFlagSet(name, &config{}, console)
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "Usage: teleop %s [flags]\n\nFlags (environment variable in brackets; a flag wins over its variable):\n", name)
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%s (%s)\n    \t%s (default %q)\n", f.Name, envFor[f.Name], f.Usage, f.DefValue)
+	})
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.logLevel)) // checked by validate
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

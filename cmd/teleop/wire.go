@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/bot/console"
+	"github.com/teleop/teleop/commands"
+	"github.com/teleop/teleop/commands/progress"
+	"github.com/teleop/teleop/conversations"
+	"github.com/teleop/teleop/operator"
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/announce"
+	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/store"
+	"github.com/teleop/teleop/operator/workqueuemetrics"
+)
+
+// transport is where chat updates come from and replies go: Telegram or the
+// terminal. Everything behind it is the same engine.
+type transport interface {
+	Run(ctx context.Context, h bot.Handler) error
+	Messenger() bot.Messenger
+}
+
+// handledUpdatesTTL is how long a handled update ID is remembered: far longer
+// than Telegram keeps an unconfirmed update (24 h is its limit).
+const handledUpdatesTTL = 48 * time.Hour
+
+// updateJournal remembers handled update IDs in the cluster, so a restarted
+// teleop or a new leader never handles an update twice.
+type updateJournal struct{ store *store.Store }
+
+func (j updateJournal) Claim(ctx context.Context, updateID int64) (bool, error) {
+	key := strconv.FormatInt(updateID, 10)
+	_, seen, err := j.store.Get(ctx, "updates", key)
+	if err != nil || seen {
+		return false, err
+	}
+	return true, j.store.Put(ctx, "updates", key, nil, handledUpdatesTTL)
+}
+
+// process is what both `run` and `console` start: clients, metrics, health.
+type process struct {
+	cfg      *config
+	log      *slog.Logger
+	clients  operator.Clients
+	registry *prometheus.Registry
+	ready    *readiness
+	state    *store.Store
+}
+
+func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, error) {
+	restCfg, err := restConfig(cfg.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	opts := operator.Options{QPS: float32(cfg.kubeQPS), Burst: cfg.kubeBurst}
+	clients, err := operator.NewClients(restCfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes clients: %w", err)
+	}
+	p := &process{
+		cfg:      cfg,
+		log:      log,
+		clients:  clients,
+		registry: prometheus.NewRegistry(),
+		ready:    &readiness{},
+		state:    store.New(clients.Kube, cfg.namespace, store.Options{Logger: log}),
+	}
+	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	workqueue.SetProvider(workqueuemetrics.New(p.registry))
+	if err := serveHTTP(ctx, log, "metrics", cfg.metricsAddr, metricsHandler(p.registry)); err != nil {
+		return nil, err
+	}
+	if err := serveHTTP(ctx, log, "health", cfg.healthAddr, p.ready.handler()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster config (set --kubeconfig to run outside a cluster): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
+	p, err := newProcess(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var tg *bot.Telegram
+	if cfg.token == "" {
+		log.Warn("no Telegram token: running the operator only (set --telegram-token, --telegram-token-file or TELEGRAM_BOT_TOKEN)")
+	} else {
+		tg, err = bot.New(bot.Config{
+			Token:         cfg.token,
+			Endpoint:      cfg.apiEndpoint,
+			Mode:          cfg.mode,
+			WebhookListen: cfg.webhookListen,
+			WebhookURL:    cfg.webhookURL,
+			WebhookSecret: cfg.webhookSecret,
+			Journal:       updateJournal{p.state},
+			Logger:        log,
+			Metrics:       bot.NewMetrics(p.registry),
+		})
+		if err != nil {
+			return fmt.Errorf("telegram: %w", err)
+		}
+		defer tg.Close()
+		log.Info("telegram bot ready", "username", tg.Username(), "mode", cfg.mode)
+	}
+	return runLeading(ctx, cfg, p.clients.Kube, log, func(ctx context.Context) error {
+		if tg == nil {
+			return p.lead(ctx, nil, "")
+		}
+		return p.lead(ctx, tg, tg.Username())
+	})
+}
+
+func runConsole(ctx context.Context, cfg *config, in io.Reader, out io.Writer, log *slog.Logger) error {
+	user := cfg.consoleAs
+	if user == 0 {
+		user = consoleAdmin
+		cfg.admins = append(cfg.admins, user)
+	}
+	chat := cfg.consoleChat
+	if chat == 0 {
+		chat = user
+	}
+	p, err := newProcess(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	c := console.New(console.Config{In: in, Out: out, ChatID: chat, UserID: user, Username: "console"})
+	cfg.notifyChats = append(cfg.notifyChats, chat)
+	return p.lead(ctx, c, "")
+}
+
+// consoleAdmin is the Telegram user the console acts as when --as is not given.
+const consoleAdmin = 1
+
+// lead runs the operator and, with a transport, the announcer and the chat
+// engine, until ctx ends or one of them fails.
+func (p *process) lead(ctx context.Context, chat transport, botName string) error {
+	op, err := operator.New(p.clients, operator.Options{
+		Workers: p.cfg.workers, QPS: float32(p.cfg.kubeQPS), Burst: p.cfg.kubeBurst,
+		Namespace: p.cfg.watchNS, Logger: p.log,
+	})
+	if err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps().Informer()
+	p.ready.add("teleapp cache", func() error {
+		if !teleApps.HasSynced() {
+			return fmt.Errorf("not synced yet")
+		}
+		return nil
+	})
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return op.Run(ctx) })
+	if chat != nil {
+		if err := p.startChat(ctx, g, op, chat, botName); err != nil {
+			return err
+		}
+	}
+	err = g.Wait()
+	if flushErr := p.state.Flush(context.WithoutCancel(ctx)); flushErr != nil {
+		p.log.Error("could not save chat state on the way out", "err", flushErr)
+	}
+	return err
+}
+
+func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator.Operator, chat transport, botName string) error {
+	messenger := chat.Messenger()
+	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps()
+	announcer, err := announce.NewController(p.clients.Tele, teleApps, progress.NewNotifier(messenger), op.Recorder(),
+		announce.Options{NotifyChats: p.cfg.notifyChats.strings(), Settle: announce.DefaultSettle})
+	if err != nil {
+		return fmt.Errorf("announcer: %w", err)
+	}
+	admins := make([]string, len(p.cfg.admins))
+	for i, id := range p.cfg.admins {
+		admins[i] = access.TelegramUser(id)
+	}
+	authorizer := access.New(p.clients.Kube, admins)
+	teleAppClient := apps.New(p.clients.Tele, op.Recorder())
+	namespaces := conversations.NewNamespaces(p.state)
+	engine := conversations.NewEngine(conversations.Config{
+		Store:      p.state,
+		Messenger:  messenger,
+		Apps:       teleAppClient,
+		Authorizer: authorizer,
+		Namespaces: namespaces,
+		Cluster:    p.clients.Kube,
+		Timeout:    p.cfg.conversationTimeout,
+		Logger:     p.log,
+	})
+	router, err := commands.NewRouter(commands.Config{
+		BotName:       botName,
+		Apps:          teleAppClient,
+		Access:        authorizer,
+		Namespaces:    namespaces,
+		Conversations: engine,
+		Messenger:     messenger,
+		Logger:        p.log,
+	})
+	if err != nil {
+		return fmt.Errorf("commands: %w", err)
+	}
+	g.Go(func() error { return announcer.Run(ctx, 2) })
+	g.Go(func() error { engine.Run(ctx); return nil })
+	g.Go(func() error { return chat.Run(ctx, router) })
+	return nil
+}
