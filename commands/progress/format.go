@@ -61,8 +61,9 @@ func problem(n announce.Notice) string {
 }
 
 // remedies are what a person can do about a problem, by the condition
-// reason or by words of the API server's message; {image} and {name} are
-// filled in.
+// reason or by words of the API server's message (the first that matches:
+// quota comes before forbidden, as a quota refusal is a 403 that says
+// "forbidden: exceeded quota"); {image} and {name} are filled in.
 var remedies = []struct {
 	reasons []string
 	words   []string
@@ -74,19 +75,24 @@ var remedies = []struct {
 		hint:    "check that the image {image} exists and can be pulled, then set a good one (kubectl set image, or delete and /create again)",
 	},
 	{
-		reasons: []string{"Forbidden"},
-		words:   []string{"forbidden"},
-		hint:    "teleop lacks a permission in this namespace: ask a cluster admin to grant it (see deploy/ RBAC)",
-	},
-	{
 		reasons: []string{"QuotaExceeded", "ExceededQuota"},
 		words:   []string{"exceeded quota", "quota exceeded"},
 		hint:    "the namespace's ResourceQuota is used up: scale something down or ask an admin to raise the quota",
 	},
 	{
-		reasons: []string{"NameConflict", "NameTaken", "AlreadyExists", "NotOwned"},
+		reasons: []string{"Forbidden"},
+		words:   []string{"forbidden"},
+		hint:    "teleop lacks a permission in this namespace: ask a cluster admin to grant it (see deploy/ RBAC)",
+	},
+	{
+		reasons: []string{"ErrResourceExists", "NameConflict", "AlreadyExists"},
 		words:   []string{"already exists", "not owned", "owned by"},
 		hint:    "a Deployment or Service named {name} that teleop does not own is in the way: delete or rename it, or pick another name",
+	},
+	{
+		reasons: []string{"Invalid"},
+		words:   []string{"is invalid"},
+		hint:    "the API server refused what this TeleApp asks for: fix its spec (kubectl edit tapp/{name})",
 	},
 	{
 		reasons: []string{"CrashLoopBackOff"},
@@ -103,13 +109,19 @@ var remedies = []struct {
 }
 
 // Remedy says what to do about a problem given its reason and message, or
-// "" when nobody has to do anything. image and name fill in the advice; the
+// "" when nobody has to do anything. The reason decides when it is known;
+// otherwise words of the message do. image and name fill in the advice; the
 // result is Telegram HTML.
 func Remedy(reason, message, image, name string) string {
+	fill := strings.NewReplacer("{image}", "<code>"+html.EscapeString(image)+"</code>", "{name}", html.EscapeString(name))
+	for _, r := range remedies {
+		if matchesAny(reason, r.reasons) {
+			return fill.Replace(r.hint)
+		}
+	}
 	lower := strings.ToLower(message)
 	for _, r := range remedies {
-		if matchesAny(reason, r.reasons) || containsAny(lower, r.words) {
-			fill := strings.NewReplacer("{image}", "<code>"+html.EscapeString(image)+"</code>", "{name}", html.EscapeString(name))
+		if containsAny(lower, r.words) {
 			return fill.Replace(r.hint)
 		}
 	}

@@ -73,11 +73,25 @@ func TestFormatNotice(t *testing.T) {
 			want: "❌ <b>web</b> failed in default: exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10 — the namespace's ResourceQuota is used up: scale something down or ask an admin to raise the quota",
 		},
 		{
+			name: "failed: quota, found by the message of a 403",
+			n: notice(announce.KindFailed, func(n *announce.Notice) {
+				n.Reason, n.Message = "CreateFailed", `deployments.apps "web" is forbidden: exceeded quota: q`
+			}),
+			want: "❌ <b>web</b> failed in default: deployments.apps &#34;web&#34; is forbidden: exceeded quota: q — the namespace's ResourceQuota is used up: scale something down or ask an admin to raise the quota",
+		},
+		{
 			name: "failed: the name is taken",
 			n: notice(announce.KindFailed, func(n *announce.Notice) {
-				n.Reason, n.Message = "NameConflict", "Deployment default/web already exists and is not owned by this TeleApp"
+				n.Reason, n.Message = "ErrResourceExists", "Deployment default/web already exists and is not managed by this TeleApp"
 			}),
-			want: "❌ <b>web</b> failed in default: Deployment default/web already exists and is not owned by this TeleApp — a Deployment or Service named web that teleop does not own is in the way: delete or rename it, or pick another name",
+			want: "❌ <b>web</b> failed in default: Deployment default/web already exists and is not managed by this TeleApp — a Deployment or Service named web that teleop does not own is in the way: delete or rename it, or pick another name",
+		},
+		{
+			name: "failed: refused by the API server",
+			n: notice(announce.KindFailed, func(n *announce.Notice) {
+				n.Reason, n.Message = "Invalid", `cannot create Deployment: Deployment.apps "web" is invalid: spec.template.spec.containers[0].image: Required value`
+			}),
+			want: `❌ <b>web</b> failed in default: cannot create Deployment: Deployment.apps &#34;web&#34; is invalid: spec.template.spec.containers[0].image: Required value — the API server refused what this TeleApp asks for: fix its spec (kubectl edit tapp/web)`,
 		},
 		{
 			name: "degraded with nothing to do and no message",

@@ -11,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -214,6 +216,58 @@ func TestBrokenImageIsAnnouncedWithTheReason(t *testing.T) {
 	got := w.waitNotices(chat, "⚠️ <b>web</b> is degraded in "+w.ns+": ImagePullBackOff on web-")
 	require.Len(t, got, 1)
 	assert.Contains(t, got[0], "check that the image <code>nginx:broken</code> exists")
+}
+
+func TestErrorsAPersonMustFixSayWhatToDo(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(w *world, kube kubernetes.Interface)
+		want    string
+	}{
+		{
+			name: "quota exceeded",
+			prepare: func(w *world, kube kubernetes.Interface) {
+				_, err := kube.CoreV1().ResourceQuotas(w.ns).Create(context.Background(), &corev1.ResourceQuota{
+					ObjectMeta: metav1.ObjectMeta{Name: "no-deployments"},
+					Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/deployments.apps": resource.MustParse("0")}},
+				}, metav1.CreateOptions{})
+				require.NoError(t, err)
+			},
+			want: "the namespace's ResourceQuota is used up",
+		},
+		{
+			name: "a Deployment of the same name owned by someone else",
+			prepare: func(w *world, kube kubernetes.Interface) {
+				labels := map[string]string{"app": "theirs"}
+				_, err := kube.AppsV1().Deployments(w.ns).Create(context.Background(), &appsv1.Deployment{
+					ObjectMeta: metav1.ObjectMeta{Name: "web"},
+					Spec: appsv1.DeploymentSpec{
+						Selector: &metav1.LabelSelector{MatchLabels: labels},
+						Template: corev1.PodTemplateSpec{
+							ObjectMeta: metav1.ObjectMeta{Labels: labels},
+							Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx:1.27"}}},
+						},
+					},
+				}, metav1.CreateOptions{})
+				require.NoError(t, err)
+			},
+			want: "a Deployment or Service named web that teleop does not own is in the way",
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			kube, err := kubernetes.NewForConfig(w.c.RESTConfig())
+			require.NoError(t, err)
+			tt.prepare(w, kube)
+			w.startAnnouncer()
+			chat := int64(5100 + i)
+			w.create("web", "nginx:1.27", 1, strconv.FormatInt(chat, 10))
+			got := w.waitNotices(chat, "❌ <b>web</b> failed in "+w.ns+": ")
+			require.Len(t, got, 1)
+			assert.Contains(t, got[0], tt.want)
+		})
+	}
 }
 
 func TestChangeFromAChatNamesThePerson(t *testing.T) {
