@@ -444,6 +444,9 @@ func (c *Controller) record(ctx context.Context, app *v1alpha1.TeleApp, a announ
 // the write fail with a conflict when the TeleApp changed meanwhile; the
 // informer then brings the newer version.
 func (c *Controller) patch(ctx context.Context, app *v1alpha1.TeleApp, meta map[string]any, what string) error {
+	// The UID makes a write meant for a TeleApp fail on a namesake created
+	// after it was deleted.
+	meta["uid"] = app.UID
 	body, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
