@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -105,6 +106,19 @@ type Engine struct {
 	flows map[string]*Flow
 	locks keyLocks
 	log   *slog.Logger
+
+	// menus remembers which message shows each conversation's current menu.
+	// The message ID is known only after the prompt is sent, which is after
+	// the step was persisted; it is kept in memory rather than costing a
+	// second write per step. It only serves to strip stale buttons, so after
+	// a restart old buttons stay on screen (and are refused when pressed).
+	menusMu sync.Mutex
+	menus   map[string]menuRef
+}
+
+type menuRef struct {
+	id            string
+	step, message int
 }
 
 // NewEngine returns an Engine with the flows create, scale, delete and ns.
@@ -121,7 +135,7 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations")}
+	e := &Engine{cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{}}
 	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), nsFlow()} {
 		e.flows[f.Name] = f
 	}
@@ -384,24 +398,31 @@ func (e *Engine) enter(ctx context.Context, c *Conv, next string, edit int) erro
 	if err != nil {
 		return fmt.Errorf("send %s prompt %s: %w", c.s.Flow, next, err)
 	}
-	if id != 0 && id != c.s.MenuID {
-		c.s.MenuID = id
-		return e.save(ctx, c.s, false) // only the menu's message ID: no need to wait
-	}
+	e.rememberMenu(c.s, id)
 	return nil
+}
+
+func (e *Engine) rememberMenu(s *session, messageID int) {
+	s.MenuID = messageID
+	e.menusMu.Lock()
+	defer e.menusMu.Unlock()
+	e.menus[s.key()] = menuRef{id: s.ID, step: s.Step, message: messageID}
 }
 
 // reask says what is wrong with an answer and asks the same question again,
 // with the same buttons.
 func (e *Engine) reask(ctx context.Context, c *Conv, problem string) error {
 	c.s.Expires = e.cfg.Now().Add(e.cfg.Timeout)
+	if err := e.save(ctx, c.s, true); err != nil {
+		return err
+	}
 	e.stripMenu(ctx, c.s, "")
 	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, Text: problem + "\n\n" + c.s.Menu.Text, Buttons: e.keyboard(c.s)})
 	if err != nil {
 		return fmt.Errorf("send %s re-ask: %w", c.s.Flow, err)
 	}
-	c.s.MenuID = id
-	return e.save(ctx, c.s, true)
+	e.rememberMenu(c.s, id)
+	return nil
 }
 
 // finish ends the conversation with text: over the pressed menu when the
@@ -508,6 +529,11 @@ func (e *Engine) load(ctx context.Context, key string) (*session, error) {
 		e.log.Warn("dropped unreadable conversation", "key", key, "err", err)
 		return nil, e.cfg.Store.Delete(ctx, Bucket, key)
 	}
+	e.menusMu.Lock()
+	if ref, ok := e.menus[key]; ok && ref.id == s.ID && ref.step == s.Step {
+		s.MenuID = ref.message
+	}
+	e.menusMu.Unlock()
 	return s, nil
 }
 
@@ -530,6 +556,9 @@ func (e *Engine) save(ctx context.Context, s *session, durable bool) error {
 }
 
 func (e *Engine) remove(ctx context.Context, s *session) error {
+	e.menusMu.Lock()
+	delete(e.menus, s.key())
+	e.menusMu.Unlock()
 	if err := e.cfg.Store.Delete(ctx, Bucket, s.key()); err != nil {
 		return fmt.Errorf("end conversation %s: %w", s.key(), err)
 	}

@@ -27,9 +27,10 @@ type session struct {
 	UserID   int64             `json:"u"`
 	Username string            `json:"un,omitempty"`
 	Data     map[string]string `json:"d,omitempty"`
-	// Menu is the question last asked and MenuID the message showing it.
+	// Menu is the question last asked. MenuID is the message showing it,
+	// known only to the engine that sent it (see Engine.menus).
 	Menu    Prompt    `json:"m"`
-	MenuID  int       `json:"mid,omitempty"`
+	MenuID  int       `json:"-"`
 	Expires time.Time `json:"x"`
 }
 

@@ -43,11 +43,17 @@ type Options struct {
 	// WriteDelay is the write-behind window: changes made within it go out in
 	// one Update per shard. Default 50ms.
 	WriteDelay time.Duration
+	// CommitDelay is how long Flush waits for other Flushes to share its
+	// write (group commit): it trades that much latency for far fewer
+	// rounds under load. Default 2ms.
+	CommitDelay time.Duration
 	// ShardBytes is the size a shard aims to stay under; a bucket is split
 	// into twice as many shards when it reaches three quarters of
-	// ShardBytes × shards. Default 256 KiB (a ConfigMap holds at most 1 MiB).
+	// ShardBytes × shards. A write rewrites one whole shard, so small shards
+	// keep writes fast. Default 64 KiB (a ConfigMap holds at most 1 MiB).
 	ShardBytes int
-	// MaxShards bounds the number of ConfigMaps of one bucket. Default 32.
+	// MaxShards bounds the number of ConfigMaps of one bucket. Default 256
+	// (with the default ShardBytes, 12 MiB of entries).
 	MaxShards int
 	// MaxEntries bounds the entries of one bucket. Default 100,000.
 	MaxEntries int
@@ -63,11 +69,14 @@ func (o Options) withDefaults() Options {
 	if o.WriteDelay <= 0 {
 		o.WriteDelay = 50 * time.Millisecond
 	}
+	if o.CommitDelay <= 0 {
+		o.CommitDelay = 2 * time.Millisecond
+	}
 	if o.ShardBytes <= 0 {
-		o.ShardBytes = 256 << 10
+		o.ShardBytes = 64 << 10
 	}
 	if o.MaxShards <= 0 {
-		o.MaxShards = 32
+		o.MaxShards = 256
 	}
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = 100_000
@@ -208,7 +217,10 @@ func (s *Store) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	want, after := s.gen, s.rounds
 	s.mu.Unlock()
-	go s.writeRound(context.WithoutCancel(ctx))
+	go func() {
+		time.Sleep(s.opts.CommitDelay) // let concurrent Flushes join this round
+		s.writeRound(context.WithoutCancel(ctx))
+	}()
 	return s.waitDurable(ctx, want, after)
 }
 

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 const (
@@ -41,11 +42,22 @@ type bucketWrite struct {
 	phases   [2][]*shardWrite
 }
 
-// readShards reads the ConfigMaps of a bucket; missing shards are nil.
+// readShards reads the ConfigMaps of a bucket in one List; missing shards
+// are nil.
 func (s *Store) readShards(ctx context.Context, name string) ([]*corev1.ConfigMap, error) {
-	first, err := s.readShard(ctx, shardName(name, 0))
-	if err != nil || first == nil {
-		return []*corev1.ConfigMap{first}, err
+	list, err := s.client.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{labelManagedBy: managedBy, LabelBucket: name}.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list configmaps of bucket %s in %s: %w", name, s.namespace, err)
+	}
+	byName := map[string]*corev1.ConfigMap{}
+	for i := range list.Items {
+		byName[list.Items[i].Name] = &list.Items[i]
+	}
+	first := byName[shardName(name, 0)]
+	if first == nil {
+		return []*corev1.ConfigMap{nil}, nil
 	}
 	n := 1
 	if v, ok := first.Annotations[AnnotationShards]; ok {
@@ -54,13 +66,9 @@ func (s *Store) readShards(ctx context.Context, name string) ([]*corev1.ConfigMa
 			return nil, fmt.Errorf("configmap %s: annotation %s=%q is not a shard count between 1 and %d", first.Name, AnnotationShards, v, s.opts.MaxShards)
 		}
 	}
-	cms := []*corev1.ConfigMap{first}
-	for i := 1; i < n; i++ {
-		cm, err := s.readShard(ctx, shardName(name, i))
-		if err != nil {
-			return nil, err
-		}
-		cms = append(cms, cm)
+	cms := make([]*corev1.ConfigMap, n)
+	for i := range cms {
+		cms[i] = byName[shardName(name, i)]
 	}
 	return cms, nil
 }

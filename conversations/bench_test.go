@@ -1,0 +1,217 @@
+package conversations
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/apps"
+	teleopfake "github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
+	"github.com/teleop/teleop/operator/store"
+	"github.com/teleop/teleop/test/cluster"
+)
+
+const benchConversations = 10_000
+
+// discard is a Messenger that only hands out message IDs.
+type discard struct{ ids atomic.Int64 }
+
+func (d *discard) Send(context.Context, bot.Reply) (int, error) { return int(d.ids.Add(1)), nil }
+func (d *discard) AnswerCallback(context.Context, string, string) error {
+	return nil
+}
+
+// BenchmarkConversationStep keeps 10,000 conversations open and measures one
+// step (an answer, validated, persisted durably, the next question sent):
+// its p50/p99 latency, against the p99 of a bare ConfigMap update on the same
+// server in the same run, and how many ConfigMap writes the steps cost.
+func BenchmarkConversationStep(b *testing.B) {
+	b.Run("fake-clientset", func(b *testing.B) {
+		client := kubefake.NewClientset()
+		var writes atomic.Int64
+		client.PrependReactor("*", "configmaps", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+			if a.GetVerb() == "create" || a.GetVerb() == "update" {
+				writes.Add(1)
+			}
+			return false, nil, nil
+		})
+		benchSteps(b, client, &writes)
+	})
+	b.Run("control-plane", func(b *testing.B) {
+		cfg := cluster.Shared(b).RESTConfig()
+		var writes atomic.Int64
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countWrites{rt, &writes} })
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSteps(b, client, &writes)
+	})
+}
+
+// countWrites counts ConfigMap creates and updates on the wire.
+type countWrites struct {
+	next   http.RoundTripper
+	writes *atomic.Int64
+}
+
+func (c countWrites) RoundTrip(r *http.Request) (*http.Response, error) {
+	if (r.Method == http.MethodPut || r.Method == http.MethodPost) && strings.Contains(r.URL.Path, "/configmaps") {
+		c.writes.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+func benchSteps(b *testing.B, client kubernetes.Interface, writes *atomic.Int64) {
+	ctx := context.Background()
+	namespace := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if _, err := client.CoreV1().Namespaces().Create(ctx, namespaceObj(namespace), metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	baseline := rawUpdateP99(b, client, namespace)
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	st := store.New(client, namespace, store.Options{})
+	users := make([]int64, benchConversations)
+	for i := range users {
+		users[i] = int64(1000 + i)
+	}
+	var admins []string
+	for _, u := range users {
+		admins = append(admins, access.TelegramUser(u))
+	}
+	e := NewEngine(Config{
+		Store:      st,
+		Messenger:  &discard{},
+		Apps:       apps.New(teleopfake.NewSimpleClientset(), record.NewFakeRecorder(1)),
+		Authorizer: access.New(client, admins),
+		Namespaces: NewNamespaces(st),
+		Cluster:    client,
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	parallel(benchConversations, func(i int) {
+		if err := e.Start(ctx, "create", bot.Update{ChatID: -5, UserID: users[i]}, nil); err != nil {
+			b.Error(err)
+		}
+	})
+	if b.Failed() {
+		return
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	perConversation := float64(after.HeapAlloc-before.HeapAlloc) / benchConversations
+
+	// Each user cycles name → image → replicas → a fresh start.
+	answers := []string{"web", "nginx:1.27", "3"}
+	var next atomic.Int64
+	step := func() (time.Duration, error) {
+		k := int(next.Add(1)) - 1
+		user := users[k%benchConversations]
+		round := k / benchConversations % (len(answers) + 1)
+		start := time.Now()
+		var err error
+		if round == len(answers) {
+			err = e.Start(ctx, "create", bot.Update{ChatID: -5, UserID: user}, nil)
+		} else {
+			_, err = e.Handle(ctx, bot.Update{ChatID: -5, UserID: user, Text: answers[round]})
+		}
+		return time.Since(start), err
+	}
+
+	// Under load: 64 chats answering at once; writes are group-committed.
+	const concurrentSteps = 5000
+	concurrent := make([]time.Duration, concurrentSteps)
+	writes.Store(0)
+	loadStart := time.Now()
+	parallel(concurrentSteps, func(i int) {
+		var err error
+		if concurrent[i], err = step(); err != nil {
+			b.Error(err)
+		}
+	})
+	loadTime := time.Since(loadStart)
+	writesPerStep := float64(writes.Load()) / concurrentSteps
+
+	// One step at a time: the latency a user sees.
+	latencies := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		var err error
+		if latencies[i], err = step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	p99 := percentile(latencies, 99)
+	b.ReportMetric(ms(percentile(latencies, 50)), "p50-ms/step")
+	b.ReportMetric(ms(p99), "p99-ms/step")
+	b.ReportMetric(float64(p99)/float64(baseline), "p99-vs-raw-update")
+	b.ReportMetric(ms(percentile(concurrent, 99)), "p99-ms/step@64")
+	b.ReportMetric(concurrentSteps/loadTime.Seconds(), "steps/s@64")
+	b.ReportMetric(writesPerStep, "cm-writes/step@64")
+	b.ReportMetric(perConversation, "heap-B/conversation")
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[(len(d)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// parallel runs fn(0..n-1) on 64 goroutines, as many chats answering at once.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// rawUpdateP99 is the baseline: p99 of 200 updates of a small ConfigMap.
+func rawUpdateP99(b *testing.B, client kubernetes.Interface, namespace string) time.Duration {
+	ctx := context.Background()
+	cms := client.CoreV1().ConfigMaps(namespace)
+	cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "baseline"}}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	for i := range 200 {
+		cm.Data = map[string]string{"i": fmt.Sprint(i)}
+		start := time.Now()
+		if cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return percentile(lat, 99)
+}
