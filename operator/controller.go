@@ -326,8 +326,14 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 		fail, err := classify(fmt.Sprintf("update Deployment %s/%s", app.Namespace, app.Name), err)
 		return fail, current, err
 	}
-	c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentUpdated, "Updated Deployment %s to replicas %d, image %s", app.Name, desiredReplicas(app), app.Spec.Image)
-	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
+	// A TeleApp whose spec teleop has already reported on did not change:
+	// the Deployment did, by hand. Only that is worth an Event; a change of
+	// the TeleApp shows in the Deployment's own scaling Events.
+	drift := app.Status.ObservedGeneration == app.Generation
+	if drift {
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDriftCorrected, "Reverted a change to Deployment %s: replicas %d, image %s", app.Name, desiredReplicas(app), app.Spec.Image)
+	}
+	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image, "driftCorrected", drift)
 	return nil, updated, nil
 }
 

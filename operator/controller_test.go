@@ -167,7 +167,13 @@ func TestSyncWrites(t *testing.T) {
 			app:        teleApp("web", withComputedStatus(ready)),
 			objects:    []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), withDeploymentReplicas(7))},
 			wantWrites: []string{"update deployments"},
-			wantEvents: []string{"Normal DeploymentUpdated Updated Deployment web to replicas 3, image nginx:1.27"},
+			wantEvents: []string{"Normal DriftCorrected Reverted a change to Deployment web: replicas 3, image nginx:1.27"},
+		},
+		{
+			name:       "spec replicas changed: the Deployment follows, no drift Event",
+			app:        teleApp("web", withComputedStatus(ready), withReplicas(5), withGeneration(2)),
+			objects:    []runtime.Object{ready},
+			wantWrites: []string{"update deployments"},
 		},
 		{
 			name:       "a Deployment it does not own is not taken over",
@@ -197,7 +203,7 @@ func TestSyncWrites(t *testing.T) {
 			app:        teleApp("web", withComputedStatus(ready)),
 			uncached:   []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), func(d *appsv1.Deployment) { delete(d.Labels, v1alpha1.LabelManagedBy) })},
 			wantWrites: []string{"create deployments", "update deployments"},
-			wantEvents: []string{"Normal DeploymentUpdated Updated Deployment web to replicas 3, image nginx:1.27"},
+			wantEvents: []string{"Normal DriftCorrected Reverted a change to Deployment web: replicas 3, image nginx:1.27"},
 		},
 		{
 			name:    "a failure already reported is not reported again",

@@ -4,11 +4,12 @@ package operator
 // Failed condition's reason.
 const (
 	ReasonDeploymentCreated = "DeploymentCreated"
-	ReasonDeploymentUpdated = "DeploymentUpdated"
-	ReasonServiceCreated    = "ServiceCreated"
-	ReasonServiceUpdated    = "ServiceUpdated"
-	ReasonServiceDeleted    = "ServiceDeleted"
-	ReasonDegraded          = "Degraded"
+	// ReasonDriftCorrected: a hand edit of an owned Deployment was reverted.
+	ReasonDriftCorrected = "DriftCorrected"
+	ReasonServiceCreated = "ServiceCreated"
+	ReasonServiceUpdated = "ServiceUpdated"
+	ReasonServiceDeleted = "ServiceDeleted"
+	ReasonDegraded       = "Degraded"
 
 	// ReasonErrResourceExists: a Deployment or Service of the TeleApp's name
 	// exists and is not controlled by it; teleop does not take it over.

@@ -200,6 +200,7 @@ func TestTeleAppLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	e.waitDeployment("web", hasReplicasAndImage(5, "nginx:1.27"))
 	e.waitStatus("web", v1alpha1.PhaseReady, 5)
+	e.waitEvent("web", corev1.EventTypeNormal, operator.ReasonDriftCorrected)
 
 	// delete → Deployment, ReplicaSets and pods garbage-collected
 	require.NoError(t, e.tele.TeleopV1alpha1().TeleApps(e.namespace).Delete(ctx, "web", metav1.DeleteOptions{}))

@@ -30,14 +30,15 @@ import (
 // 5 QPS and a burst of 10).
 const (
 	DefaultWorkers = 8
-	DefaultQPS     = 50
-	DefaultBurst   = 100
+	DefaultQPS     = 100
+	DefaultBurst   = 200
 	DefaultResync  = 10 * time.Minute
 	// DefaultBlockedRecheck: a blocked TeleApp costs two requests this often.
 	DefaultBlockedRecheck = 30 * time.Second
 	// DefaultProgressSettle: Pending and Progressing reach status once they
 	// last this long; Ready, Degraded and Failed at once.
 	DefaultProgressSettle = 2 * time.Second
+	eventCacheSize        = 256
 	// EventComponent is the source of the Events teleop records.
 	EventComponent = "teleop"
 )
@@ -132,7 +133,10 @@ func New(clients Clients, opts Options) (*Operator, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	broadcaster := record.NewBroadcaster(record.WithContext(context.Background()))
+	broadcaster := record.NewBroadcaster(record.WithContext(context.Background()),
+		// client-go keeps 4096 recent events per cache for aggregation; a
+		// few hundred serve as well and keep megabytes out of the heap.
+		record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize}))
 	o := &Operator{
 		opts:    opts,
 		clients: clients,

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +40,8 @@ const (
 	// against that kubeconfig: the benchmark re-executes itself this way so
 	// the operator's resident memory is a process's own.
 	envOperatorKubeconfig = "TELEOP_BENCH_OPERATOR_KUBECONFIG"
+	// envHeapProfile names a file for the operator's heap profile.
+	envHeapProfile = "TELEOP_BENCH_HEAP_PROFILE"
 	// envApps overrides how many apps the benchmark creates (1000).
 	envApps = "TELEOP_BENCH_APPS"
 
@@ -83,7 +87,25 @@ func runOperator(kubeconfig string) int {
 		log.Error("operator stopped", "err", err)
 		return 1
 	}
+	if path := os.Getenv(envHeapProfile); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			log.Error("heap profile", "err", err)
+			return 1
+		}
+	}
 	return 0
+}
+
+// writeHeapProfile writes the live heap as the operator ends, for
+// `go tool pprof -sample_index=inuse_space`.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }
 
 // timings of one contender: from the start of the create burst until every
