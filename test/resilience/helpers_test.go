@@ -136,16 +136,62 @@ func (w *world) waitConverged(want desired, timeout time.Duration) time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	problem := "not checked yet"
+	lastReport := begin
 	for {
 		if problem = w.convergenceProblem(ctx, want); problem == "" {
 			return time.Since(begin)
 		}
+		if time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			w.t.Logf("after %v still waiting: %s (pods: %s)", time.Since(begin).Round(time.Second), problem, w.podSummary())
+		}
 		select {
 		case <-ctx.Done():
-			w.t.Fatalf("namespace %s did not converge within %v: %s", w.ns, timeout, problem)
+			w.t.Fatalf("namespace %s did not converge within %v: %s (pods: %s)", w.ns, timeout, problem, w.podSummary())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// podSummary counts the namespace's pods by phase and readiness, to tell a
+// failure of teleop from one of the simulated kubelets.
+func (w *world) podSummary() string {
+	pods, err := w.kube.CoreV1().Pods(w.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return fmt.Sprintf("list pods: %v", err)
+	}
+	counts := map[string]int{}
+	for _, p := range pods.Items {
+		ready := "unready"
+		if podReady(&p) {
+			ready = "ready"
+		}
+		scheduled := "unscheduled"
+		if p.Spec.NodeName != "" {
+			scheduled = "on a node"
+		}
+		counts[fmt.Sprintf("%s %s %s", p.Status.Phase, ready, scheduled)]++
+	}
+	nodes, err := w.kube.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return fmt.Sprintf("%v; list nodes: %v", counts, err)
+	}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				counts[fmt.Sprintf("node Ready=%s (%s)", c.Status, c.Reason)]++
+			}
+		}
+	}
+	var unready []string
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue && len(unready) < 2 {
+				unready = append(unready, fmt.Sprintf("%s: %s %s at %s", p.Name, c.Reason, c.Message, c.LastTransitionTime))
+			}
+		}
+	}
+	return fmt.Sprintf("%v, e.g. %v", counts, unready)
 }
 
 // createApps creates the TeleApps of want from workers goroutines and
@@ -173,4 +219,57 @@ func (w *world) createApps(ctx context.Context, want desired, workers int) error
 	}
 	close(errs)
 	return <-errs
+}
+
+// kubeletReadiness does for the namespace's pods what a kubelet does when it
+// reaches the API server again: it reports its running pods Ready once more.
+// The node lifecycle controller marks pods NotReady when their node's
+// heartbeats stop during an API server outage; KWOK's pod-ready stage fires
+// only once per pod (before it has an IP), so without this the simulated
+// pods would stay NotReady forever, which no real kubelet does. It runs until
+// the test ends.
+func (w *world) kubeletReadiness() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			w.reportPodsReady(ctx)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}
+
+func (w *world) reportPodsReady(ctx context.Context) {
+	pods, err := w.kube.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return // the API server may be down; try again later
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil || podReady(&p) {
+			continue
+		}
+		ready := p.DeepCopy()
+		now := metav1.Now()
+		for i, c := range ready.Status.Conditions {
+			if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+				ready.Status.Conditions[i].Status = corev1.ConditionTrue
+				ready.Status.Conditions[i].LastTransitionTime = now
+			}
+		}
+		_, _ = w.kube.CoreV1().Pods(w.ns).UpdateStatus(ctx, ready, metav1.UpdateOptions{}) // a conflict is retried on the next round
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
