@@ -160,6 +160,7 @@ func TestTranscripts(t *testing.T) {
 			steps: []step{
 				{user: alice, do: "start", arg: "ns", want: []string{"This chat works in <b>default</b>."}},
 				{user: alice, do: "say", arg: "secret", want: []string{"You may not list teleapps in namespace secret"}},
+				{user: alice, do: "say", arg: "ghost", want: []string{"There is no namespace <b>ghost</b>."}},
 				{user: alice, do: "press", arg: "web", want: []string{"This chat now works in <b>web</b>."}},
 				{user: alice, do: "start", arg: "create", want: []string{"⛔ You may not create teleapps in namespace web: ask an admin for teleop-editor."}},
 			},

@@ -32,9 +32,27 @@ func nsFlow() *Flow {
 }
 
 func nsPrompt(ctx context.Context, c *Conv) (Prompt, error) {
+	visible, err := visibleNamespaces(ctx, c)
+	if err != nil {
+		return Prompt{}, err
+	}
+	text := fmt.Sprintf("This chat works in %s. Pick another namespace or send its name.", bold(c.Namespace()))
+	if len(visible) == 0 {
+		text = fmt.Sprintf("This chat works in %s. Send the name of another namespace.", bold(c.Namespace()))
+	}
+	return picker(text, visible, currentPage(c)), nil
+}
+
+// visibleNamespaces lists the cluster's namespaces (with the operator's
+// rights) and keeps those the user may list TeleApps in, sorted. Without a
+// Cluster client (a console without one) there are none to offer.
+func visibleNamespaces(ctx context.Context, c *Conv) ([]string, error) {
+	if c.e.cfg.Cluster == nil {
+		return nil, nil
+	}
 	list, err := c.e.cfg.Cluster.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: maxNamespaceChecks})
 	if err != nil {
-		return Prompt{}, fmt.Errorf("list namespaces: %w", err)
+		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
 	var visible []string
 	for _, ns := range list.Items {
@@ -44,15 +62,11 @@ func nsPrompt(ctx context.Context, c *Conv) (Prompt, error) {
 		case err == nil:
 			visible = append(visible, ns.Name)
 		case !errors.As(err, &denied):
-			return Prompt{}, err
+			return nil, err
 		}
 	}
 	slices.Sort(visible)
-	text := fmt.Sprintf("This chat works in %s. Pick another namespace or send its name.", bold(c.Namespace()))
-	if len(visible) == 0 {
-		text = fmt.Sprintf("This chat works in %s. Send the name of another namespace.", bold(c.Namespace()))
-	}
-	return picker(text, visible, currentPage(c)), nil
+	return visible, nil
 }
 
 func nsChoose(ctx context.Context, c *Conv, answer string) (string, error) {
@@ -66,10 +80,12 @@ func nsChoose(ctx context.Context, c *Conv, answer string) (string, error) {
 	if err := c.AllowIn(ctx, "list", ns); err != nil {
 		return "", Retry("%s", err.Error())
 	}
-	if _, err := c.e.cfg.Cluster.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		return "", Retry("There is no namespace %s.", bold(ns))
-	} else if err != nil {
-		return "", fmt.Errorf("get namespace %s: %w", ns, err)
+	if c.e.cfg.Cluster != nil {
+		if _, err := c.e.cfg.Cluster.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return "", Retry("There is no namespace %s.", bold(ns))
+		} else if err != nil {
+			return "", fmt.Errorf("get namespace %s: %w", ns, err)
+		}
 	}
 	if err := c.e.cfg.Namespaces.Set(ctx, c.ChatID(), ns); err != nil {
 		return "", err
