@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -221,7 +222,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	c.expect(key, next)
 	for _, n := range notices {
 		slog.Info("announced", "teleapp", key, "kind", n.Kind, "chats", len(chats), "actor", n.Actor)
-		c.recorder.Eventf(app, "Normal", ReasonAnnounced, "Announced %s to %d chats", n.Kind, len(chats))
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonAnnounced, "Announced %s to %d chats", n.Kind, len(chats))
 	}
 	return nil
 }
@@ -289,7 +290,8 @@ func (c *Controller) settledPhase(key cache.ObjectName, app *v1alpha1.TeleApp, p
 		c.queue.AddAfter(key, c.settle-held)
 		return "", false
 	}
-	delete(c.settling, key)
+	// The candidate stays until the record shows the phase, so a delivery
+	// retried does not wait for the phase to settle again.
 	return phase, true
 }
 
@@ -332,7 +334,7 @@ func (c *Controller) deliver(ctx context.Context, key cache.ObjectName, app *v1a
 				err := c.notifier.Notify(ctx, chat, n)
 				if errors.Is(err, ErrUnreachable) {
 					slog.Warn("chat unreachable, notice dropped", "teleapp", key, "chat", chat, "kind", n.Kind, "err", err)
-					c.recorder.Eventf(app, "Warning", ReasonChatUnreachable, "Chat %s cannot be reached: %v", chat, err)
+					c.recorder.Eventf(app, corev1.EventTypeWarning, ReasonChatUnreachable, "Chat %s cannot be reached: %v", chat, err)
 				} else if err != nil {
 					errs[i] = fmt.Errorf("notify chat %s of %s %s: %w", chat, key, n.Kind, err)
 					return // the rest must follow this one, in order
@@ -343,7 +345,7 @@ func (c *Controller) deliver(ctx context.Context, key cache.ObjectName, app *v1a
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		c.recorder.Eventf(app, "Warning", ReasonAnnounceFailed, "Announcing failed, will retry: %v", err)
+		c.recorder.Eventf(app, corev1.EventTypeWarning, ReasonAnnounceFailed, "Announcing failed, will retry: %v", err)
 		return err
 	}
 	return nil

@@ -373,6 +373,21 @@ func TestRecordWrittenOnlyAfterEveryChatHasIt(t *testing.T) {
 	}, h.chats.told(), "chat 1 is not told again while chat 2 is retried")
 }
 
+func TestARetriedDeliveryDoesNotWaitToSettleAgain(t *testing.T) {
+	h := newHarness(t, Options{Settle: 3 * time.Second},
+		teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
+	h.setStatus("web", v1alpha1.PhaseFailed, 0, "cannot create Deployment: forbidden")
+	h.mustSync("web")
+	h.clock.Step(3 * time.Second)
+	h.chats.failChat("1", errors.New("telegram: 502 bad gateway"))
+	require.Error(t, h.sync("web"))
+
+	h.chats.failChat("1", nil)
+	h.mustSync("web") // no time has passed
+	assert.Equal(t, map[string][]string{"1": {"default/web Failed: cannot create Deployment: forbidden (pod )"}}, h.chats.told())
+	assert.Equal(t, v1alpha1.PhaseFailed, h.record("web").Phase)
+}
+
 func TestUnreachableChatDoesNotBlockTheOthers(t *testing.T) {
 	h := newHarness(t, Options{},
 		teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseProgressing, 3), withStatus(v1alpha1.PhaseReady, 3, "")))
