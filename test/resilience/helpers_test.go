@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
@@ -33,16 +34,24 @@ type world struct {
 // newWorld makes a fresh namespace on c, removed when the test ends.
 func newWorld(t testing.TB, c *cluster.Cluster) *world {
 	t.Helper()
-	kube, err := kubernetes.NewForConfig(c.RESTConfig())
-	require.NoError(t, err)
-	tele, err := versioned.NewForConfig(c.RESTConfig())
-	require.NoError(t, err)
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
+	w := newWorldFor(t, c, c.RESTConfig())
+	ns, err := w.kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "resilience-"},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
-	return &world{t: t, c: c, kube: kube, tele: tele, ns: ns.Name}
+	t.Cleanup(func() { _ = w.kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	w.ns = ns.Name
+	return w
+}
+
+// newWorldFor is a world without a namespace yet, with clients of cfg.
+func newWorldFor(t testing.TB, c *cluster.Cluster, cfg *rest.Config) *world {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	tele, err := versioned.NewForConfig(cfg)
+	require.NoError(t, err)
+	return &world{t: t, c: c, kube: kube, tele: tele}
 }
 
 // ownCluster starts a private control plane, for tests that stop its API
