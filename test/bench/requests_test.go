@@ -20,12 +20,16 @@ type requestCounter struct {
 
 func (rc *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
 		if req.Method != http.MethodGet { // reads are the informers' lists and watches
 			rc.mu.Lock()
 			rc.counts[req.Method+" "+resourceOf(req.URL.Path)]++
+			if err == nil && resp.StatusCode == http.StatusConflict {
+				rc.counts["409 conflicts among them"]++
+			}
 			rc.mu.Unlock()
 		}
-		return rt.RoundTrip(req)
+		return resp, err
 	})
 }
 
@@ -53,7 +57,9 @@ func (rc *requestCounter) print() {
 	total := 0
 	var parts []string
 	for k, n := range rc.counts {
-		total += n
+		if !strings.HasPrefix(k, "409") {
+			total += n
+		}
 		parts = append(parts, fmt.Sprintf("%s=%d", k, n))
 	}
 	sort.Strings(parts)
