@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make soak: the long variants of the resilience suite (test/resilience) and
+# the scale benchmark at 1,000 and 10,000 TeleApps, each on private local
+# control planes. Figures land in docs/reliability.md and docs/benchmarks.md.
+#
+#   hack/soak.sh            everything (about an hour on 2 cores)
+#   hack/soak.sh faults     only the fault tests, long variants
+#   hack/soak.sh scale      only the scale benchmark (1,000 then 10,000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+
+faults() {
+	# Long variants: a 2-minute API server outage, 40 rounds of concurrent
+	# kubectl and chat writes, 30-second Telegram fault windows.
+	TELEOP_SOAK=1 go test -race -count=1 -timeout 60m -v ./test/resilience/
+}
+
+scale() {
+	for apps in 1000 10000; do
+		echo "=== BenchmarkScale with $apps TeleApps"
+		TELEOP_SCALE_APPS=$apps go test -count=1 -run '^$' -bench BenchmarkScale -benchtime=1x -timeout 120m ./test/resilience/
+	done
+}
+
+case $what in
+all) faults; scale ;;
+faults) faults ;;
+scale) scale ;;
+*) echo "usage: $0 [all|faults|scale]" >&2; exit 2 ;;
+esac
