@@ -179,12 +179,17 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 		}
 		return nil
 	})
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return op.Run(ctx) })
 	if chat != nil {
-		if err := p.startChat(ctx, g, op, chat, botName); err != nil {
+		router, err := p.startChat(ctx, g, op, chat, botName)
+		if err != nil {
 			return err
 		}
+		// When the transport ends (the console's input closed), so does teleop.
+		g.Go(func() error { defer stop(); return chat.Run(ctx, router) })
 	}
 	err = g.Wait()
 	if flushErr := p.state.Flush(context.WithoutCancel(ctx)); flushErr != nil {
@@ -193,13 +198,15 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 	return err
 }
 
-func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator.Operator, chat transport, botName string) error {
+// startChat starts the announcer and the conversation engine in g and returns
+// the router that handles the transport's updates.
+func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator.Operator, chat transport, botName string) (*commands.Router, error) {
 	messenger := chat.Messenger()
 	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps()
 	announcer, err := announce.NewController(p.clients.Tele, teleApps, progress.NewNotifier(messenger), op.Recorder(),
 		announce.Options{NotifyChats: p.cfg.notifyChats.strings(), Settle: announce.DefaultSettle})
 	if err != nil {
-		return fmt.Errorf("announcer: %w", err)
+		return nil, fmt.Errorf("announcer: %w", err)
 	}
 	admins := make([]string, len(p.cfg.admins))
 	for i, id := range p.cfg.admins {
@@ -228,10 +235,9 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Logger:        p.log,
 	})
 	if err != nil {
-		return fmt.Errorf("commands: %w", err)
+		return nil, fmt.Errorf("commands: %w", err)
 	}
 	g.Go(func() error { return announcer.Run(ctx, 2) })
 	g.Go(func() error { engine.Run(ctx); return nil })
-	g.Go(func() error { return chat.Run(ctx, router) })
-	return nil
+	return router, nil
 }

@@ -127,7 +127,8 @@ func ensureNamespace(ctx context.Context, dyn dynamic.Interface, name string) er
 	return nil
 }
 
-// readManifests decodes every document of every YAML file in dir.
+// readManifests decodes every document of every YAML file in dir, except
+// kustomize's kustomization.yaml, which describes the others.
 func readManifests(dir string) ([]*unstructured.Unstructured, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -136,7 +137,7 @@ func readManifests(dir string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
-		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml") || strings.TrimSuffix(e.Name(), ext) == "kustomization" {
 			continue
 		}
 		fileObjs, err := readManifestFile(filepath.Join(dir, e.Name()))

@@ -41,7 +41,7 @@ func serverDryRun(t *testing.T, e *env, manifests string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rendered.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(manifests), 0o600))
-	out, err := e.cluster.Kubectl(ctx(t), "apply", "--dry-run=server", "--server-side", "--field-manager=e2e", "-f", path)
+	out, err := e.cluster.Kubectl(ctx(t), "apply", "--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=e2e", "-f", path)
 	require.NoError(t, err, out)
 }
 
@@ -120,7 +120,7 @@ func TestHelmChart(t *testing.T) {
 func TestServiceAccountRBACIsEnoughAndNoMore(t *testing.T) {
 	e := newEnv(t)
 	ensureSystemNamespace(t, e)
-	out, err := e.cluster.Kubectl(ctx(t), "apply", "-f", filepath.Join(cluster.RepoRoot(), "deploy/rbac"))
+	out, err := e.cluster.Kubectl(ctx(t), "apply", "-k", filepath.Join(cluster.RepoRoot(), "deploy/rbac"))
 	require.NoError(t, err, out)
 
 	saConfig := serviceAccountConfig(t, e)

@@ -220,9 +220,16 @@ func (u *user) inGroup(groupID int64) *user {
 // does with kubectl create rolebinding.
 func (u *user) grant(role string) {
 	u.e.t.Helper()
+	subject := "telegram:" + strconv.FormatInt(u.from.ID, 10)
 	out, err := u.e.cluster.Kubectl(ctx(u.e.t), "create", "rolebinding", fmt.Sprintf("%s-%d", role, u.from.ID),
-		"--clusterrole="+role, "--user=telegram:"+strconv.FormatInt(u.from.ID, 10), "-n", u.e.appsNS)
+		"--clusterrole="+role, "--user="+subject, "-n", u.e.appsNS)
 	require.NoError(u.e.t, err, out)
+	// The API server's RBAC cache follows a watch; wait until it knows, as
+	// an admin would check with kubectl auth can-i.
+	u.e.eventually("the binding to take effect", 10*time.Second, func() (bool, error) {
+		out, _ := u.e.cluster.Kubectl(context.Background(), "auth", "can-i", "list", "teleapps.teleop.io", "-n", u.e.appsNS, "--as", subject)
+		return strings.TrimSpace(out) == "yes", nil
+	})
 }
 
 // say sends text and waits for the first new message in the chat that
