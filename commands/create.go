@@ -12,7 +12,7 @@ var createCommand = &command{
 	word: "create", usage: "/create <name> <image> [replicas]", example: "/create web nginx:1.27 3",
 	summary: "create an app; this chat hears how it goes",
 	takes:   "a name and an image, and optionally a replica count",
-	pattern: commandPattern("create", `(?:\s+(?<name>\S+)\s+(?<image>\S+)(?:\s+(?<replicas>\S+))?)?`),
+	pattern: commandPattern("create", `(?:\s+(?<name>(?>\S+))\s+(?<image>(?>\S+))(?:\s+(?<replicas>(?>\S+)))?)?`),
 	run:     runCreate,
 }
 

@@ -6,7 +6,7 @@ var deleteCommand = &command{
 	word: "delete", usage: "/delete <name>", example: "/delete web",
 	summary: "delete an app, after you confirm",
 	takes:   "one name, or nothing to pick from a list",
-	pattern: commandPattern("delete", `(?:\s+(?<name>\S+))?`),
+	pattern: commandPattern("delete", `(?:\s+(?<name>(?>\S+)))?`),
 	run:     runDelete,
 }
 

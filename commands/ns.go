@@ -11,7 +11,7 @@ var nsCommand = &command{
 	word: "ns", usage: "/ns [namespace]", example: "/ns web",
 	summary: "show or set this chat's namespace",
 	takes:   "one namespace, or nothing",
-	pattern: commandPattern("ns", `(?:\s+(?<namespace>\S+))?`),
+	pattern: commandPattern("ns", `(?:\s+(?<namespace>(?>\S+)))?`),
 	run:     runNamespace,
 }
 

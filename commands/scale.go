@@ -16,7 +16,7 @@ var scaleCommand = &command{
 	word: "scale", usage: "/scale <name> <replicas|+N|-N>", example: "/scale web +2",
 	summary: "set or change the number of replicas",
 	takes:   "a name and a replica count, +N or -N",
-	pattern: commandPattern("scale", `(?:\s+(?<name>\S+)\s+(?<replicas>\S+))?`),
+	pattern: commandPattern("scale", `(?:\s+(?<name>(?>\S+))\s+(?<replicas>(?>\S+)))?`),
 	run:     runScale,
 }
 

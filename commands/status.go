@@ -12,7 +12,7 @@ var statusCommand = &command{
 	word: "status", usage: "/status <name>", example: "/status web",
 	summary: "phase, replicas, conditions and recent problems of an app",
 	takes:   "one name",
-	pattern: commandPattern("status", `\s+(?<name>\S+)`),
+	pattern: commandPattern("status", `\s+(?<name>(?>\S+))`),
 	run:     runStatus,
 }
 
