@@ -152,7 +152,8 @@ func TestConcurrentFlushesShareWrites(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Len(t, configMap(t, client, "teleop-conversations").Data, 200)
-	assert.Less(t, writes(client), 200, "durable puts are group-committed")
+	assert.Less(t, writes(client), 50, "durable puts are group-committed")
+	t.Logf("200 durable puts from 200 goroutines: %d writes in %d rounds", writes(client), s.rounds)
 }
 
 func TestBucketSplitsIntoShardsAndReloads(t *testing.T) {
