@@ -17,18 +17,22 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/test/cluster"
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // clusterWorld is a Router over the real control plane, with the chat roles
-// of deploy/rbac installed and a namespace of its own.
+// of deploy/rbac installed, a namespace of its own, and the real
+// conversations engine keeping its state in that namespace.
 type clusterWorld struct {
-	*world
+	router    *Router
+	messenger *recordingMessenger
 	c         *cluster.Cluster
 	kube      kubernetes.Interface
 	teleop    versioned.Interface
@@ -51,19 +55,26 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 
 	recorder, stop := apps.NewEventRecorder(kube, "teleop-commands-test")
 	t.Cleanup(stop)
-	w := &world{messenger: &recordingMessenger{}, conversations: &recordingConversations{}, namespaces: &memoryNamespaces{}}
-	require.NoError(t, w.namespaces.Set(ctx, chatID, namespace))
-	w.namespaces.sets = 0
-	w.router, err = NewRouter(Config{
+	state := store.New(kube, namespace, store.Options{})
+	t.Cleanup(func() { _ = state.Flush(context.Background()) })
+	namespaces := conversations.NewNamespaces(state)
+	require.NoError(t, namespaces.Set(ctx, chatID, namespace))
+	appsClient := apps.New(teleop, recorder)
+	authorizer := access.New(kube, nil)
+	messenger := &recordingMessenger{}
+	engine := conversations.NewEngine(conversations.Config{
+		Store: state, Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces, Cluster: kube,
+	})
+	router, err := NewRouter(Config{
 		BotName:       botName,
-		Apps:          apps.New(teleop, recorder),
-		Access:        access.New(kube, nil),
-		Namespaces:    w.namespaces,
-		Conversations: w.conversations,
-		Messenger:     w.messenger,
+		Apps:          appsClient,
+		Access:        authorizer,
+		Namespaces:    namespaces,
+		Conversations: engine,
+		Messenger:     messenger,
 	})
 	require.NoError(t, err)
-	return &clusterWorld{world: w, c: c, kube: kube, teleop: teleop, namespace: namespace}
+	return &clusterWorld{router: router, messenger: messenger, c: c, kube: kube, teleop: teleop, namespace: namespace}
 }
 
 // say sends text as user and returns the bot's one reply.
@@ -170,4 +181,54 @@ func TestClusterChatRolesAggregate(t *testing.T) {
 			return false
 		}, 30*time.Second, 200*time.Millisecond, "ClusterRole %s never got %s on teleapps", role, verb)
 	}
+}
+
+// TestClusterDeleteAsksAndOnlyTheAskerDecides: /delete hands over to the
+// conversations engine, which asks Yes/No; another user's press and No change
+// nothing, the asker's Yes deletes.
+func TestClusterDeleteAsksAndOnlyTheAskerDecides(t *testing.T) {
+	cw := newClusterWorld(t)
+	ctx := context.Background()
+	const alice, bob = 77, 78
+	cw.bind(t, alice, access.EditorRole, "delete")
+	cw.bind(t, bob, access.EditorRole, "delete")
+	require.Contains(t, cw.say(t, alice, "/create web nginx:1.27 1"), "created")
+	exists := func() bool {
+		_, err := cw.teleop.TeleopV1alpha1().TeleApps(cw.namespace).Get(ctx, "web", metav1.GetOptions{})
+		return !apierrors.IsNotFound(err)
+	}
+
+	assert.Contains(t, cw.say(t, alice, "/delete web"), "Delete <b>web</b>")
+	cw.router.HandleUpdate(ctx, cw.messenger.button(t, "🗑 Yes", bob))
+	assert.True(t, exists(), "another user's Yes deleted the app")
+	no := cw.messenger.button(t, "No", alice)
+	cw.router.HandleUpdate(ctx, no)
+	assert.True(t, exists(), "No deleted the app")
+	assert.Contains(t, cw.messenger.texts()[len(cw.messenger.texts())-1], "Kept <b>web</b>")
+
+	// The answered menu is stale now; the router or engine says so.
+	answers := len(cw.messenger.answers)
+	cw.router.HandleUpdate(ctx, no)
+	require.Len(t, cw.messenger.answers, answers+1)
+	assert.Equal(t, "This menu has expired.", cw.messenger.answers[answers])
+
+	assert.Contains(t, cw.say(t, alice, "/delete web"), "Delete <b>web</b>")
+	cw.router.HandleUpdate(ctx, cw.messenger.button(t, "🗑 Yes", alice))
+	require.Eventually(t, func() bool { return !exists() }, 30*time.Second, 100*time.Millisecond)
+}
+
+// TestClusterNewCommandDropsConversation: a command typed mid-conversation
+// ends it and says so; the conversation's next answer is then plain chatter.
+func TestClusterNewCommandDropsConversation(t *testing.T) {
+	cw := newClusterWorld(t)
+	const alice = 77
+	cw.bind(t, alice, access.EditorRole, "create")
+	cw.say(t, alice, "/create")
+	before := len(cw.messenger.texts())
+	cw.router.HandleUpdate(context.Background(), message("/whoami", from(alice)))
+	texts := cw.messenger.texts()[before:]
+	require.NotEmpty(t, texts)
+	assert.Contains(t, texts, "(I dropped your unfinished <code>/create</code>.)")
+	assert.Contains(t, texts[len(texts)-1], "Kubernetes user: <code>telegram:77</code>")
+	assert.Equal(t, "I understand commands. Send /help to see them.", cw.say(t, alice, "web"))
 }

@@ -44,6 +44,9 @@ func (m *recordingMessenger) Send(_ context.Context, r bot.Reply) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replies = append(m.replies, r)
+	if r.EditMessageID != 0 {
+		return r.EditMessageID, nil
+	}
 	return len(m.replies), nil
 }
 
@@ -52,6 +55,30 @@ func (m *recordingMessenger) AnswerCallback(_ context.Context, _, text string) e
 	defer m.mu.Unlock()
 	m.answers = append(m.answers, text)
 	return nil
+}
+
+// button finds the newest message offering a button whose label starts with
+// label, and returns a press of it by user.
+func (m *recordingMessenger) button(t testing.TB, label string, user int64) bot.Update {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.replies) - 1; i >= 0; i-- {
+		for _, row := range m.replies[i].Buttons {
+			for _, b := range row {
+				if strings.HasPrefix(b.Text, label) {
+					u := press(b.Data, from(user))
+					u.ChatID, u.MessageID = m.replies[i].ChatID, i+1
+					if m.replies[i].EditMessageID != 0 {
+						u.MessageID = m.replies[i].EditMessageID
+					}
+					return u
+				}
+			}
+		}
+	}
+	t.Fatalf("no button %q was offered", label)
+	return bot.Update{}
 }
 
 func (m *recordingMessenger) texts() []string {
