@@ -22,7 +22,7 @@ type step struct {
 	preset  map[string]string
 	// owner is whose menu a press is on, when not the user's own.
 	owner int64
-	after   time.Duration
+	after time.Duration
 	// want are fragments the bot's messages must contain; toast is the
 	// answer to a button press.
 	want  []string

@@ -126,7 +126,8 @@ func TestExpiredEntriesAreHiddenAndDroppedOnWrite(t *testing.T) {
 func TestWritesAreCoalesced(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewClientset()
-	s := New(client, testNamespace, Options{WriteDelay: 20 * time.Millisecond})
+	// A window far longer than 500 in-memory puts take, even under -race.
+	s := New(client, testNamespace, Options{WriteDelay: time.Second})
 
 	for i := range 500 {
 		require.NoError(t, s.Put(ctx, "conversations", fmt.Sprint(i), []byte("state"), 0))
