@@ -41,5 +41,8 @@ bench: build cluster-bin ## benchmarks on the real control plane, see docs/bench
 dev: build cluster-bin ## a local control plane, teleop on it, and a console chat
 	hack/dev.sh
 
+soak: build cluster-bin ## the long fault and scale runs, see docs/reliability.md
+	hack/soak.sh all
+
 clean:
 	rm -rf bin

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/teleop/teleop/operator"
 )
 
 // defaultEndpoint is the public Bot API; a local Bot API server or a test
@@ -122,8 +124,8 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config when empty")
 	fs.StringVar(&c.namespace, "namespace", "teleop-system", "namespace of teleop's own state and leader lease")
 	fs.StringVar(&c.watchNS, "watch-namespace", "", "reconcile only the TeleApps of this namespace; all when empty")
-	fs.Float64Var(&c.kubeQPS, "kube-qps", 50, "API server queries per second")
-	fs.IntVar(&c.kubeBurst, "kube-burst", 100, "API server burst")
+	fs.Float64Var(&c.kubeQPS, "kube-qps", operator.DefaultQPS, "API server queries per second")
+	fs.IntVar(&c.kubeBurst, "kube-burst", operator.DefaultBurst, "API server burst")
 	fs.IntVar(&c.workers, "workers", 4, "reconcile workers")
 	fs.StringVar(&c.tokenFile, "telegram-token-file", "", "file holding the bot token")
 	fs.StringVar(&c.token, "telegram-token", "", "bot token; without one, run is operator-only")

@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 // env is one test's world: the cluster, a namespace of its own for the
 // TeleApps, another for teleop's state, and a Bot API emulator.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	cluster  *cluster.Cluster
 	kube     kubernetes.Interface
 	tele     versioned.Interface
@@ -64,7 +64,12 @@ type env struct {
 	systemNS string // teleop's own state and lease
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
+	return newEnvWith(t, telegramemu.Options{})
+}
+
+// newEnvWith is newEnv with an emulator configured by opts.
+func newEnvWith(t testing.TB, opts telegramemu.Options) *env {
 	t.Helper()
 	c := cluster.Shared(t)
 	cfg := c.RESTConfig()
@@ -73,7 +78,7 @@ func newEnv(t *testing.T) *env {
 		cluster:  c,
 		kube:     kubernetes.NewForConfigOrDie(cfg),
 		tele:     versioned.NewForConfigOrDie(cfg),
-		emu:      telegramemu.New(t, telegramemu.Options{}),
+		emu:      telegramemu.New(t, opts),
 		appsNS:   "e2e-" + rand.String(6),
 		systemNS: "e2e-sys-" + rand.String(6),
 	}
@@ -87,7 +92,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c
@@ -140,7 +145,7 @@ func (e *env) spawn(sub string, args ...string) *teleop {
 	return p
 }
 
-func (p *teleop) waitReady(t *testing.T) {
+func (p *teleop) waitReady(t testing.TB) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
 		select {
@@ -174,7 +179,7 @@ func (p *teleop) kill() {
 	<-p.done
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
