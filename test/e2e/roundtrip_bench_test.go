@@ -37,14 +37,15 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 
 func chatRoundTrips(b *testing.B, command string, chats, total int) (p50, p99 time.Duration) {
 	e := newEnv(b)
-	e.start()
+	e.start("--admins", "9000")
+	admin := e.user(9000, "admin") // creates the app, so its notices go elsewhere
+	admin.say("/create "+e.appsNS+"/web nginx:1.27 1", "created")
 	users := make([]*user, chats)
 	for i := range users {
 		users[i] = e.user(int64(10_000+i), "bench")
 		users[i].grant("teleop-editor")
 		users[i].say("/ns "+e.appsNS, e.appsNS)
 	}
-	users[0].say("/create web nginx:1.27 1", "created")
 	time.Sleep(2 * time.Second) // every chat's pacing window is clear
 	var (
 		mu        sync.Mutex
