@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
@@ -44,6 +45,7 @@ func runCreate(ctx context.Context, r *Router, req *request) string {
 	if _, err := r.cfg.Apps.Create(ctx, namespace, name, image, replicas, []string{chat}, req.audit()); err != nil {
 		return r.failure(req, err, namespace, name)
 	}
+	req.rollout = &rollout{namespace: namespace, name: name, op: progress.OperationCreate, to: replicas}
 	return fmt.Sprintf("✅ %s created in %s: %s × %d. I'll tell this chat how it goes.", bold(name), bold(namespace), code(image), replicas)
 }
 

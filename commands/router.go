@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -45,6 +46,12 @@ type Conversations interface {
 	Open(ctx context.Context, chatID, userID int64) (flow string, ok bool, err error)
 }
 
+// Progress follows a rollout started from the chat by editing the reply that
+// announced it; *progress.Tracker provides it.
+type Progress interface {
+	Track(ctx context.Context, chatID int64, messageID int, namespace, name string, op progress.Operation, from, to int32)
+}
+
 // Config is what a Router needs.
 type Config struct {
 	// BotName is the bot's username without "@": "/list@otherbot" is not for
@@ -55,6 +62,9 @@ type Config struct {
 	Namespaces    Namespaces
 	Conversations Conversations
 	Messenger     bot.Messenger
+	// Progress, when set, edits the replies to /create and /scale as the
+	// rollout moves on.
+	Progress Progress
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -95,6 +105,15 @@ type request struct {
 	args   map[string]string
 	// identity is who the chat user is to Kubernetes.
 	identity access.Identity
+	// rollout, set by a handler that started one, is followed in its reply.
+	rollout *rollout
+}
+
+// rollout is a change of replicas the chat may watch happen.
+type rollout struct {
+	namespace, name string
+	op              progress.Operation
+	from, to        int32
 }
 
 // HandleUpdate answers a message or a button press. It never panics on input
@@ -149,8 +168,12 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 		reply = p.cmd.run(ctx, r, req)
 	}
 	r.log.Info("command", "chat", u.ChatID, "user", u.UserID, "command", p.word, "matched", p.outcome == matched)
-	if reply != "" {
-		r.send(ctx, u.ChatID, reply)
+	if reply == "" {
+		return
+	}
+	messageID := r.send(ctx, u.ChatID, reply)
+	if ro := req.rollout; ro != nil && messageID != 0 && r.cfg.Progress != nil {
+		go r.cfg.Progress.Track(ctx, u.ChatID, messageID, ro.namespace, ro.name, ro.op, ro.from, ro.to)
 	}
 }
 
@@ -192,10 +215,12 @@ func (r *Router) startFlow(ctx context.Context, req *request, flow string, prese
 	return ""
 }
 
-func (r *Router) send(ctx context.Context, chatID int64, text string) {
-	if _, err := r.cfg.Messenger.Send(ctx, bot.Reply{ChatID: chatID, Text: text}); err != nil {
+func (r *Router) send(ctx context.Context, chatID int64, text string) (messageID int) {
+	messageID, err := r.cfg.Messenger.Send(ctx, bot.Reply{ChatID: chatID, Text: text})
+	if err != nil {
 		r.log.Error("send reply", "chat", chatID, "err", err)
 	}
+	return messageID
 }
 
 func isPrivate(u bot.Update) bool { return u.ChatType == "private" }

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/utils/ptr"
 
+	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 )
@@ -50,6 +51,7 @@ func runScale(ctx context.Context, r *Router, req *request) string {
 	case from == to:
 		return fmt.Sprintf("%s already has %d replicas in %s.", bold(name), to, bold(namespace))
 	}
+	req.rollout = &rollout{namespace: namespace, name: name, op: progress.OperationScale, from: from, to: to}
 	return fmt.Sprintf("%s scaled %d → %d in %s", bold(name), from, to, bold(namespace))
 }
 

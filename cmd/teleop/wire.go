@@ -136,6 +136,9 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if tg == nil {
 			return p.lead(ctx, nil, "")
 		}
+		if err := tg.SetCommands(ctx, commands.Menu()); err != nil {
+			log.Warn("could not register the command menu", "err", err)
+		}
 		return p.lead(ctx, tg, tg.Username())
 	})
 }
@@ -212,6 +215,10 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	for i, id := range p.cfg.admins {
 		admins[i] = access.TelegramUser(id)
 	}
+	tracker, err := progress.NewTracker(teleApps, messenger, progress.TrackerOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("progress tracker: %w", err)
+	}
 	authorizer := access.New(p.clients.Kube, admins)
 	teleAppClient := apps.New(p.clients.Tele, op.Recorder())
 	namespaces := conversations.NewNamespaces(p.state)
@@ -232,6 +239,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Namespaces:    namespaces,
 		Conversations: engine,
 		Messenger:     messenger,
+		Progress:      tracker,
 		Logger:        p.log,
 	})
 	if err != nil {

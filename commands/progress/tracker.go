@@ -230,7 +230,7 @@ func (r *rollout) underWay(name, image string, ready int32) (string, bool) {
 	}
 	verb := fmt.Sprintf("Scaling %s %d → %d", name, r.from, r.to)
 	if r.op == OperationCreate {
-		verb = "Creating " + name
+		verb = "Created " + name
 		if image != "" {
 			verb += " (" + html.EscapeString(image) + ")"
 		}

@@ -127,9 +127,9 @@ func TestTrackScaleUntilReady(t *testing.T) {
 func TestTrackCreateUntilFailure(t *testing.T) {
 	h := track(t, fast, OperationCreate, 0, 2)
 
-	h.shows("⏳ Creating <b>web</b>… 0/2 ready") // not in the cache yet: not "deleted"
+	h.shows("⏳ Created <b>web</b>… 0/2 ready") // not in the cache yet: not "deleted"
 	h.set(teleApp(2, v1alpha1.PhasePending, 0, ""))
-	h.shows("⏳ Creating <b>web</b> (nginx:1.27)… 0/2 ready")
+	h.shows("⏳ Created <b>web</b> (nginx:1.27)… 0/2 ready")
 	h.set(teleApp(2, v1alpha1.PhaseDegraded, 0, "ImagePullBackOff on web-7c9f4-abcde"))
 	h.shows("❌ <b>web</b> did not come up: ImagePullBackOff on web-7c9f4-abcde — check that the image <code>nginx:1.27</code> exists")
 	assert.True(t, h.ended())

@@ -246,14 +246,15 @@ func (u *user) say(text, want string) telegramemu.Message {
 	return u.waitNew(before, want)
 }
 
-// waitNew waits for a message after the first `before` ones containing want.
+// waitNew waits for a message after the first `before` ones containing want,
+// in any case (a reply may be edited as a rollout moves on).
 func (u *user) waitNew(before int, want string) telegramemu.Message {
 	u.e.t.Helper()
 	var found telegramemu.Message
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		msgs := u.e.emu.Messages(u.chat.ID)
 		for _, m := range msgs[min(before, len(msgs)):] {
-			if strings.Contains(m.Text, want) {
+			if strings.Contains(strings.ToLower(m.Text), strings.ToLower(want)) {
 				found = m
 				return true, nil
 			}
