@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
-	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -98,19 +97,12 @@ func (r *Router) failure(req *request, err error, namespace, name string) string
 	return somethingWentWrong
 }
 
-// esc makes user input safe to show in Telegram HTML: escaped, valid UTF-8,
-// and without control characters that Telegram would refuse.
-func esc(s string) string {
-	return html.EscapeString(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return '\uFFFD'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD")))
-}
-
-func bold(s string) string { return "<b>" + esc(s) + "</b>" }
-func code(s string) string { return "<code>" + esc(s) + "</code>" }
+// The Telegram HTML helpers, short for the many replies written here.
+var (
+	esc  = bot.EscapeHTML
+	bold = bot.Bold
+	code = bot.Code
+)
 
 func capitalise(s string) string {
 	if s == "" {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/dlclark/regexp2"
 
@@ -140,19 +138,12 @@ func (c *Conv) AllowIn(ctx context.Context, verb, namespace string) error {
 	}
 }
 
-// esc makes user input safe in Telegram HTML: valid UTF-8, no control
-// characters Telegram would refuse, HTML escaped.
-func esc(s string) string {
-	return html.EscapeString(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && r != '\n' {
-			return '\uFFFD'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD")))
-}
-
-func bold(s string) string { return "<b>" + esc(s) + "</b>" }
-func code(s string) string { return "<code>" + esc(s) + "</code>" }
+// The Telegram HTML helpers, short for the many replies written here.
+var (
+	esc  = bot.EscapeHTML
+	bold = bot.Bold
+	code = bot.Code
+)
 
 func capitalise(s string) string {
 	if s == "" {
