@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make dev: a local control plane, teleop's CRDs and RBAC on it, and teleop
-# itself: the console chat by default, the real bot when TELEGRAM_BOT_TOKEN is
+# make dev: a local control plane (the CRDs, RBAC and teleop-system applied
+# by localcluster), and teleop itself: the console chat by default, the real bot when TELEGRAM_BOT_TOKEN is
 # set. Everything started here stops when teleop exits (Ctrl-D or Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,6 @@ if [ -z "${TELEOP_TEST_KUBECONFIG:-}" ]; then
   exec hack/with-cluster.sh "$0" "$@"
 fi
 kubectl="${XDG_CACHE_HOME:-$HOME/.cache}/teleop/bin/kubectl"
-"$kubectl" apply -f deploy/manager/namespace.yaml -f deploy/rbac/ >/dev/null
 cat <<MSG
 
   A local control plane is up. In another terminal:
