@@ -62,6 +62,8 @@ type Config struct {
 	Namespaces    Namespaces
 	Conversations Conversations
 	Messenger     bot.Messenger
+	// Metrics, when set, count the commands.
+	Metrics *Metrics
 	// Progress, when set, edits the replies to /create and /scale as the
 	// rollout moves on.
 	Progress Progress
@@ -154,6 +156,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 		r.handleChatter(ctx, u)
 		return
 	case unknownCommand:
+		r.cfg.Metrics.count(p.word, p.outcome)
 		r.send(ctx, u.ChatID, fmt.Sprintf("I don't know %s. Send /help to see what I can do.", code(p.word)))
 		return
 	}
@@ -168,6 +171,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 		reply = p.cmd.run(ctx, r, req)
 	}
 	r.log.Info("command", "chat", u.ChatID, "user", u.UserID, "command", p.word, "matched", p.outcome == matched)
+	r.cfg.Metrics.count(p.word, p.outcome)
 	if reply == "" {
 		return
 	}

@@ -51,6 +51,7 @@ type Controller struct {
 	blockedRecheck time.Duration
 	progressSettle time.Duration
 	clock          clock.WithTicker
+	metrics        *Metrics
 
 	progressMu       sync.Mutex
 	progressingSince map[cache.ObjectName]time.Time // apps seen Pending or Progressing, since when
@@ -69,6 +70,8 @@ type ControllerOptions struct {
 	ProgressSettle time.Duration
 	// Clock is the real clock when nil; the queue's delays follow it too.
 	Clock clock.WithTicker
+	// Metrics, when set, count and time the reconciles.
+	Metrics *Metrics
 }
 
 // NewController wires the controller to its informers. The Deployment,
@@ -119,6 +122,7 @@ func NewController(
 		blockedRecheck:   opts.BlockedRecheck,
 		progressSettle:   opts.ProgressSettle,
 		clock:            opts.Clock,
+		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
 	}
 	handlers := []struct {
@@ -176,7 +180,10 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	start := c.clock.Now()
+	err := c.sync(ctx, key)
+	c.metrics.observe(err, c.clock.Since(start))
+	if err != nil {
 		c.queue.AddRateLimited(key)
 		switch {
 		case ctx.Err() != nil: // shutting down

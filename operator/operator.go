@@ -59,6 +59,8 @@ type Options struct {
 	BlockedRecheck time.Duration
 	// Logger is slog's default when nil.
 	Logger *slog.Logger
+	// Metrics, when set, count and time the reconciles.
+	Metrics *Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -159,7 +161,7 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		o.kubeFactory.Apps().V1().Deployments(),
 		o.kubeFactory.Core().V1().Services(),
 		o.kubeFactory.Core().V1().Pods(),
-		o.recorder, ControllerOptions{Logger: opts.Logger, BlockedRecheck: opts.BlockedRecheck})
+		o.recorder, ControllerOptions{Logger: opts.Logger, BlockedRecheck: opts.BlockedRecheck, Metrics: opts.Metrics})
 	if err != nil {
 		return nil, err
 	}

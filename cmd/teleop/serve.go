@@ -132,8 +132,8 @@ func runLeading(ctx context.Context, cfg *config, client kubernetes.Interface, l
 	defer cancel()
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
-		LeaseDuration:   10 * time.Second, // a dead leader is replaced within about 12 s
-		RenewDeadline:   7 * time.Second,
+		LeaseDuration:   8 * time.Second, // a dead leader is replaced within about 11 s
+		RenewDeadline:   6 * time.Second,
 		RetryPeriod:     2 * time.Second,
 		ReleaseOnCancel: true,
 		Name:            leaseName,

@@ -170,7 +170,7 @@ const consoleAdmin = 1
 func (p *process) lead(ctx context.Context, chat transport, botName string) error {
 	op, err := operator.New(p.clients, operator.Options{
 		Workers: p.cfg.workers, QPS: float32(p.cfg.kubeQPS), Burst: p.cfg.kubeBurst,
-		Namespace: p.cfg.watchNS, Logger: p.log,
+		Namespace: p.cfg.watchNS, Logger: p.log, Metrics: operator.NewMetrics(p.registry),
 	})
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
@@ -240,6 +240,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Conversations: engine,
 		Messenger:     messenger,
 		Progress:      tracker,
+		Metrics:       commands.NewMetrics(p.registry),
 		Logger:        p.log,
 	})
 	if err != nil {

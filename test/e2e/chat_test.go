@@ -43,11 +43,11 @@ func TestChatLifecycleOverPolling(t *testing.T) {
 		return e.deploymentReplicas("web") == 5, nil
 	})
 
-	confirm := alice.say("/delete web", "web")
+	confirm := alice.say("/delete web", "Delete <b>web</b>")
 	alice.press(confirm, "No")
 	require.NotNil(t, e.teleApp("web"), "No keeps the app")
 
-	confirm = alice.say("/delete web", "web")
+	confirm = alice.say("/delete web", "Delete <b>web</b>")
 	alice.press(confirm, "Yes")
 	e.eventually("the TeleApp to be gone", 30*time.Second, func() (bool, error) { return e.teleApp("web") == nil, nil })
 	alice.waitText("deleted")
@@ -83,7 +83,7 @@ func TestDeleteConfirmationBelongsToItsAuthor(t *testing.T) {
 	alice.say("/ns "+e.appsNS, e.appsNS)
 	alice.say("/create web nginx:1.27 1", "created")
 
-	confirm := alice.say("/delete web", "web")
+	confirm := alice.say("/delete web", "Delete <b>web</b>")
 	mallory.press(confirm, "Yes")
 	time.Sleep(500 * time.Millisecond) // a wrongly accepted press would delete within this
 	require.NotNil(t, e.teleApp("web"), "another user's press deletes nothing")
@@ -238,4 +238,46 @@ func TestOperatorOnlyWithoutToken(t *testing.T) {
 		d, err := e.kube.AppsV1().Deployments(e.appsNS).Get(context.Background(), "kube", metav1.GetOptions{})
 		return err == nil && d.Status.AvailableReplicas == 2, nil
 	})
+}
+
+// /metrics tells an operator of teleop what it did: reconciles, the work
+// queue, Telegram traffic and commands; /healthz answers while it lives.
+func TestMetricsAndHealth(t *testing.T) {
+	e := newEnv(t)
+	metricsAddr := freeAddr(t)
+	p := e.spawn("run", append(e.baseArgs(), "--metrics-addr", metricsAddr)...)
+	p.waitReady(t)
+	alice := e.user(1001, "alice")
+	alice.grant("teleop-editor")
+	alice.say("/ns "+e.appsNS, e.appsNS)
+	alice.say("/create web nginx:1.27 1", "created")
+	alice.say("/list", "web")
+
+	var metrics string
+	e.eventually("the reconcile to be counted", 30*time.Second, func() (bool, error) {
+		metrics = httpGet(t, "http://"+metricsAddr+"/metrics")
+		return strings.Contains(metrics, `teleop_reconciles_total{result="success"}`), nil
+	})
+	for _, want := range []string{
+		`teleop_commands_total{command="list",result="matched"} 1`,
+		`teleop_commands_total{command="create",result="matched"} 1`,
+		`teleop_reconcile_duration_seconds_bucket`,
+		`workqueue_depth{name="teleapps"}`,
+		`teleop_telegram_updates_received_total`,
+		`teleop_telegram_messages_sent_total`,
+		`go_goroutines`,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	assert.Equal(t, "ok\n", httpGet(t, "http://"+p.healthAddr+"/healthz"))
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(body)
 }
