@@ -218,6 +218,16 @@ func (e *Engine) Open(ctx context.Context, chatID, userID int64) (string, bool, 
 	return s.Flow, true, nil
 }
 
+// Count is the number of conversations open now, for a metric.
+func (e *Engine) Count(ctx context.Context) (int, error) {
+	n := 0
+	err := e.cfg.Store.Range(ctx, Bucket, func(string, []byte) bool {
+		n++
+		return true
+	})
+	return n, err
+}
+
 // Run ends timed-out conversations every SweepInterval, telling their users,
 // until ctx is done. Only the leader runs it.
 func (e *Engine) Run(ctx context.Context) {

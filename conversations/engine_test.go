@@ -247,3 +247,19 @@ func TestTranscripts(t *testing.T) {
 		})
 	}
 }
+
+func TestCountFollowsOpenConversations(t *testing.T) {
+	w := newWorld(t)
+	count := func() int {
+		n, err := w.engine.Count(context.Background())
+		require.NoError(t, err)
+		return n
+	}
+	assert.Equal(t, 0, count())
+	w.start(alice, "create", nil)
+	w.start(bob, "create", nil)
+	assert.Equal(t, 2, count())
+	_, err := w.engine.Cancel(context.Background(), w.update(alice).ChatID, alice)
+	require.NoError(t, err)
+	assert.Equal(t, 1, count())
+}

@@ -232,6 +232,12 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Timeout:    p.cfg.conversationTimeout,
 		Logger:     p.log,
 	})
+	p.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teleop_conversations_open", Help: "Conversations open now.",
+	}, func() float64 {
+		n, _ := engine.Count(ctx) // a failed read shows as zero for one scrape
+		return float64(n)
+	}))
 	router, err := commands.NewRouter(commands.Config{
 		BotName:       botName,
 		Apps:          teleAppClient,

@@ -265,6 +265,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		`workqueue_depth{name="teleapps"}`,
 		`teleop_telegram_updates_received_total`,
 		`teleop_telegram_messages_sent_total`,
+		`teleop_conversations_open 0`,
 		`go_goroutines`,
 	} {
 		assert.Contains(t, metrics, want)
