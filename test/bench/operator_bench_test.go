@@ -3,20 +3,14 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,12 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/test/benchkit"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -49,7 +43,6 @@ const (
 	scaledReplicas  int32 = 2
 	image                 = "nginx:1.27"
 	phaseTimeout          = 10 * time.Minute
-	operatorStarted       = "operator controller started"
 )
 
 func TestMain(m *testing.M) {
@@ -60,36 +53,18 @@ func TestMain(m *testing.M) {
 }
 
 // runOperator is the child process: teleop's operator with its defaults,
-// watching all namespaces, until SIGTERM.
+// watching all namespaces, until SIGTERM; it prints the API writes it made
+// as it ends.
 func runOperator(kubeconfig string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		log.Error("kubeconfig", "err", err)
-		return 1
-	}
 	counter := &requestCounter{counts: map[string]int{}}
-	cfg.Wrap(counter.wrap)
 	defer counter.print()
-	clients, err := operator.NewClients(cfg, operator.Options{})
-	if err != nil {
-		log.Error("clients", "err", err)
-		return 1
-	}
-	op, err := operator.New(clients, operator.Options{Logger: log})
-	if err != nil {
-		log.Error("operator", "err", err)
-		return 1
-	}
-	if err := op.Run(ctx); err != nil {
-		log.Error("operator stopped", "err", err)
+	if err := benchkit.RunOperator(kubeconfig, "", counter.wrap); err != nil {
+		slog.Error("operator child", "err", err)
 		return 1
 	}
 	if path := os.Getenv(envHeapProfile); path != "" {
 		if err := writeHeapProfile(path); err != nil {
-			log.Error("heap profile", "err", err)
+			slog.Error("heap profile", "err", err)
 			return 1
 		}
 	}
@@ -170,23 +145,23 @@ func runFloor(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace s
 	}
 
 	var t timings
-	ready := deployments.track(b, n, available(initialReplicas))
+	ready := benchkit.Count(b, deployments, n, available(initialReplicas))
 	start := time.Now()
-	burst(b, n, func(i int) error {
+	benchkit.Burst(b, n, func(i int) error {
 		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, floorDeployment(namespace, appName(i)), metav1.CreateOptions{})
 		return err
 	})
 	t.exist = time.Since(start)
-	t.ready = ready.wait(b, "floor Deployments available", start)
+	t.ready = ready.Wait(b, "floor Deployments available", start, phaseTimeout)
 
-	scaled := deployments.track(b, n, available(scaledReplicas))
+	scaled := benchkit.Count(b, deployments, n, available(scaledReplicas))
 	start = time.Now()
 	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
-	burst(b, n, func(i int) error {
+	benchkit.Burst(b, n, func(i int) error {
 		_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
-	t.scaled = scaled.wait(b, "floor Deployments scaled", start)
+	t.scaled = scaled.Wait(b, "floor Deployments scaled", start, phaseTimeout)
 	return t
 }
 
@@ -209,28 +184,28 @@ func runTeleop(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace 
 	}
 
 	var t timings
-	exist := deployments.track(b, n, func(d *appsv1.Deployment) bool { return ptr.Deref(d.Spec.Replicas, -1) == initialReplicas })
-	allReady := apps.track(b, n, ready(initialReplicas))
+	exist := benchkit.Count(b, deployments, n, func(d *appsv1.Deployment) bool { return ptr.Deref(d.Spec.Replicas, -1) == initialReplicas })
+	allReady := benchkit.Count(b, apps, n, ready(initialReplicas))
 	start := time.Now()
-	burst(b, n, func(i int) error {
+	benchkit.Burst(b, n, func(i int) error {
 		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, &v1alpha1.TeleApp{
 			ObjectMeta: metav1.ObjectMeta{Name: appName(i)},
 			Spec:       v1alpha1.TeleAppSpec{Image: image, Replicas: ptr.To(initialReplicas)},
 		}, metav1.CreateOptions{})
 		return err
 	})
-	t.exist = exist.wait(b, "teleop Deployments created", start)
-	t.ready = allReady.wait(b, "TeleApps Ready", start)
+	t.exist = exist.Wait(b, "teleop Deployments created", start, phaseTimeout)
+	t.ready = allReady.Wait(b, "TeleApps Ready", start, phaseTimeout)
 
-	scaled := apps.track(b, n, ready(scaledReplicas))
+	scaled := benchkit.Count(b, apps, n, ready(scaledReplicas))
 	start = time.Now()
 	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
-	burst(b, n, func(i int) error {
+	benchkit.Burst(b, n, func(i int) error {
 		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	})
-	t.scaled = scaled.wait(b, "TeleApps scaled and Ready", start)
-	return t, proc.stop(b)
+	t.scaled = scaled.Wait(b, "TeleApps scaled and Ready", start, phaseTimeout)
+	return t, stopOperator(b, proc)
 }
 
 func appName(i int) string { return fmt.Sprintf("app-%04d", i) }
@@ -259,132 +234,35 @@ func createNamespace(b *testing.B, kube kubernetes.Interface, name string) {
 	}
 }
 
-// burst calls fn for 0..n-1 from operator.DefaultWorkers goroutines, the
-// concurrency teleop reconciles with.
-func burst(b *testing.B, n int, fn func(i int) error) {
-	work := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range operator.DefaultWorkers {
-		wg.Go(func() {
-			for i := range work {
-				if err := fn(i); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatalf("burst: %v", err)
-	}
-}
-
-// operatorProcess is the operator running as a child process.
-type operatorProcess struct {
-	cmd *exec.Cmd
-	log string
-}
-
-func startOperator(b *testing.B, c *cluster.Cluster) *operatorProcess {
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatalf("find the test binary: %v", err)
-	}
-	logPath := filepath.Join(b.TempDir(), "operator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		b.Fatalf("operator log: %v", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envOperatorKubeconfig+"="+c.Kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start operator: %v", err)
-	}
-	p := &operatorProcess{cmd: cmd, log: logPath}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(time.Minute)
-	for !p.logContains(operatorStarted) {
-		if time.Now().After(deadline) {
-			b.Fatalf("operator did not start within a minute; log %s", logPath)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return p
-}
-
-func (p *operatorProcess) logContains(s string) bool {
-	data, err := os.ReadFile(p.log)
-	return err == nil && strings.Contains(string(data), s)
-}
-
-// memory is what the kernel reports for the operator process.
-type memory struct {
-	peakRSS, rss int64 // bytes
-}
-
 // operatorCost is what the operator process used over the run.
 type operatorCost struct {
-	memory
+	benchkit.Memory
 	writes     int    // API requests other than reads
 	writesLine string // their breakdown
 }
 
-// stop reads the operator's memory, stops it with SIGTERM and reads the
-// requests it made from its log.
-func (p *operatorProcess) stop(b *testing.B) operatorCost {
-	mem, err := readMemory(p.cmd.Process.Pid)
-	if err != nil {
-		b.Fatalf("operator memory: %v", err)
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
-		b.Errorf("operator exited with %v; log %s", err, p.log)
-	}
-	data, err := os.ReadFile(p.log)
+// startOperator runs the operator as a child process, so that its resident
+// memory is a process's own, and waits until its caches are synced.
+func startOperator(b *testing.B, c *cluster.Cluster) *benchkit.Operator {
+	p := benchkit.StartOperator(b, envOperatorKubeconfig+"="+c.Kubeconfig)
+	p.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
+	return p
+}
+
+// stopOperator reads the operator's memory, stops it with SIGTERM and reads
+// the requests it made from its log.
+func stopOperator(b *testing.B, p *benchkit.Operator) operatorCost {
+	mem := p.Memory(b)
+	p.Stop(b)
+	data, err := os.ReadFile(p.LogPath())
 	if err != nil {
 		b.Fatalf("operator log: %v", err)
 	}
 	writes, line, err := parseWrites(string(data))
 	if err != nil {
-		b.Fatalf("operator log %s: %v", p.log, err)
+		b.Fatalf("operator log %s: %v", p.LogPath(), err)
 	}
-	return operatorCost{memory: mem, writes: writes, writesLine: line}
-}
-
-// readMemory reads VmHWM (peak resident set) and VmRSS from /proc.
-func readMemory(pid int) (memory, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, fmt.Errorf("read process status: %w", err)
-	}
-	defer f.Close()
-	var m memory
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		fields := strings.Fields(scanner.Text())
-		if len(fields) != 3 || fields[2] != "kB" {
-			continue
-		}
-		kb, err := strconv.ParseInt(fields[1], 10, 64)
-		if err != nil {
-			return memory{}, fmt.Errorf("parse %q: %w", scanner.Text(), err)
-		}
-		switch fields[0] {
-		case "VmHWM:":
-			m.peakRSS = kb << 10
-		case "VmRSS:":
-			m.rss = kb << 10
-		}
-	}
-	return m, scanner.Err()
+	return operatorCost{Memory: mem, writes: writes, writesLine: line}
 }
 
 func report(b *testing.B, n int, floor, teleop timings, cost operatorCost) {
@@ -394,12 +272,12 @@ func report(b *testing.B, n int, floor, teleop timings, cost operatorCost) {
 	b.ReportMetric(teleop.ready.Seconds(), "teleop-ready-s")
 	b.ReportMetric(ratio(teleop.ready, floor.ready), "ready-ratio")
 	b.ReportMetric(ratio(teleop.scaled, floor.scaled), "scale-ratio")
-	b.ReportMetric(float64(cost.peakRSS)/mib, "peak-RSS-MiB")
+	b.ReportMetric(float64(cost.PeakRSS)/mib, "peak-RSS-MiB")
 	b.ReportMetric(float64(cost.writes)/float64(n), "writes/app")
 	b.Logf("%d apps                        floor      teleop   ratio", n)
 	b.Logf("all Deployments exist       %8.2fs  %8.2fs   %.2f", floor.exist.Seconds(), teleop.exist.Seconds(), ratio(teleop.exist, floor.exist))
 	b.Logf("all ready                   %8.2fs  %8.2fs   %.2f", floor.ready.Seconds(), teleop.ready.Seconds(), ratio(teleop.ready, floor.ready))
 	b.Logf("scaled %d→%d, all ready      %8.2fs  %8.2fs   %.2f", initialReplicas, scaledReplicas, floor.scaled.Seconds(), teleop.scaled.Seconds(), ratio(teleop.scaled, floor.scaled))
-	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(cost.peakRSS)/mib, float64(cost.rss)/mib)
+	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(cost.PeakRSS)/mib, float64(cost.RSS)/mib)
 	b.Logf("teleop %s", cost.writesLine)
 }

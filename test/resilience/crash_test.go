@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/test/benchkit"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -28,7 +29,7 @@ func TestOperatorKilledMidBurstReconcilesEverythingOnce(t *testing.T) {
 	}
 
 	first := startOperator(t, c.Kubeconfig, w.ns)
-	first.waitLog(t, logCachesSynced, time.Minute)
+	first.WaitLog(t, benchkit.LogCachesSynced, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	created := make(chan error, 1)
@@ -40,7 +41,7 @@ func TestOperatorKilledMidBurstReconcilesEverythingOnce(t *testing.T) {
 		list, err := w.kube.AppsV1().Deployments(w.ns).List(ctx, metav1.ListOptions{})
 		return err == nil && len(list.Items) >= apps/5
 	}, 2*time.Minute, 20*time.Millisecond, "the operator reconciles the first part of the burst")
-	first.kill()
+	first.Kill()
 	killedAt := time.Now()
 	require.NoError(t, <-created, "the burst completes without the operator")
 	deploymentsAtKill, err := w.kube.AppsV1().Deployments(w.ns).List(ctx, metav1.ListOptions{})
@@ -49,9 +50,9 @@ func TestOperatorKilledMidBurstReconcilesEverythingOnce(t *testing.T) {
 	t.Logf("killed with %d of %d Deployments created, burst finished %v later", len(deploymentsAtKill.Items), apps, time.Since(killedAt))
 
 	second := startOperator(t, c.Kubeconfig, w.ns)
-	synced := second.waitLog(t, logCachesSynced, time.Minute)
+	synced := second.WaitLog(t, benchkit.LogCachesSynced, time.Minute)
 	w.waitConverged(want, 4*time.Minute)
-	t.Logf("restarted operator: caches synced after %v, all %d apps Ready %v after the restart", synced, apps, time.Since(second.started))
+	t.Logf("restarted operator: caches synced after %v, all %d apps Ready %v after the restart", synced, apps, time.Since(second.Started()))
 
 	replicaSets, err := w.kube.AppsV1().ReplicaSets(w.ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
@@ -65,5 +66,5 @@ func TestOperatorKilledMidBurstReconcilesEverythingOnce(t *testing.T) {
 	pods, err := w.kube.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}.String()})
 	require.NoError(t, err)
 	assert.Len(t, pods.Items, apps*3/2, "pods: exactly the replicas asked for")
-	second.stop(t)
+	second.Stop(t)
 }
