@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -205,4 +206,18 @@ func TestSetCommands(t *testing.T) {
 
 	emu.Fail(telegramemu.Fault{Method: "setMyCommands", Count: 1, Status: 404})
 	assert.NoError(t, tg.SetCommands(context.Background(), cmds), "a missing setMyCommands must be skipped")
+}
+
+func TestHealthyFollowsPolling(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	tg := newTelegram(t, emu, func(c *Config) { c.PollTimeout = time.Second })
+	require.NoError(t, tg.Healthy(), "nothing has failed before Run")
+
+	run(t, tg, newRecorder())
+	waitUntil(t, "polling succeeds", func() bool { return tg.Healthy() == nil && emu.Stats().Requests["getUpdates"] > 0 })
+
+	emu.Fail(telegramemu.Fault{Method: "getUpdates", Until: time.Now().Add(3 * time.Second), Status: http.StatusBadGateway})
+	waitUntil(t, "a failing poll shows", func() bool { return tg.Healthy() != nil })
+	waitUntil(t, "polling recovers", func() bool { return tg.Healthy() == nil })
 }

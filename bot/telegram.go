@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -23,6 +24,30 @@ type Telegram struct {
 	self   tgbotapi.User
 	sender *Sender
 	log    *slog.Logger
+	// problem is why updates do not flow now (a failing poll, a webhook
+	// not yet registered); nil while they do. Read by Healthy.
+	problem atomic.Pointer[error]
+}
+
+// errNotStarted is Healthy's answer before Run receives updates.
+var errNotStarted = errors.New("not receiving updates yet")
+
+// Healthy reports whether updates flow: nil once polling succeeds or the
+// webhook is registered, the last error while polls fail. A readiness probe
+// reads it.
+func (t *Telegram) Healthy() error {
+	if p := t.problem.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *Telegram) setProblem(err error) {
+	if err == nil {
+		t.problem.Store(nil)
+		return
+	}
+	t.problem.Store(&err)
 }
 
 // Command is one entry of the bot's command menu.
@@ -90,6 +115,7 @@ func (t *Telegram) SetCommands(ctx context.Context, commands []Command) error {
 // ends; it returns nil then, or an error if receiving cannot work at all
 // (bad token, an endpoint without getUpdates, a listen address in use).
 func (t *Telegram) Run(ctx context.Context, h Handler) error {
+	t.setProblem(errNotStarted)
 	if t.cfg.Mode == ModeWebhook {
 		return t.serveWebhook(ctx, h)
 	}
@@ -118,6 +144,7 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 		if ctx.Err() != nil {
 			break
 		}
+		t.setProblem(err)
 		if err != nil {
 			if !isTransient(err) {
 				return fmt.Errorf("telegram: polling stopped: %w", err)

@@ -115,6 +115,7 @@ func (t *Telegram) serveWebhook(ctx context.Context, h Handler) error {
 		_ = srv.Close()
 		return err
 	}
+	t.setProblem(nil)
 	select {
 	case <-ctx.Done():
 	case err := <-served:

@@ -136,6 +136,7 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if tg == nil {
 			return p.lead(ctx, nil, "")
 		}
+		p.ready.add("telegram", tg.Healthy)
 		if err := tg.SetCommands(ctx, commands.Menu()); err != nil {
 			log.Warn("could not register the command menu", "err", err)
 		}
