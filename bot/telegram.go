@@ -133,6 +133,7 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 	if err := t.deleteWebhook(ctx); err != nil {
 		return err
 	}
+	t.setProblem(nil) // Telegram answered; a long poll may now wait quietly
 	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
 	defer d.wait()
 	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout)
