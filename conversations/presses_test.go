@@ -54,6 +54,14 @@ func TestPressesThatMustDoNothing(t *testing.T) {
 			wantToast: msgExpired,
 		},
 		{
+			name: "a negative button index",
+			press: func(w *world) (int64, int, string) {
+				s := mustSession(w, alice)
+				return alice, s.MenuID, press{owner: alice, id: s.ID, step: s.Step, index: -1}.data()
+			},
+			wantToast: msgExpired,
+		},
+		{
 			name:      "garbage with the engine's prefix",
 			press:     func(*world) (int64, int, string) { return alice, 1, "cv:" + strings.Repeat("9", 70) },
 			wantToast: msgExpired,

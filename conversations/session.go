@@ -57,10 +57,14 @@ func decodeSession(b []byte) (*session, error) {
 }
 
 // choice returns the i-th button of the current menu, counting row by row.
+// A forged press may carry any index, negative ones included.
 func (s *session) choice(i int) (Choice, bool) {
+	if i < 0 {
+		return Choice{}, false
+	}
 	for _, row := range s.Menu.Buttons {
 		if i < len(row) {
-			return row[i], i >= 0
+			return row[i], true
 		}
 		i -= len(row)
 	}
