@@ -401,7 +401,7 @@ func (e *Engine) enter(ctx context.Context, c *Conv, next string, edit int) erro
 	c.s.State, c.s.Menu = next, prompt
 	c.s.Step++
 	c.s.Expires = e.cfg.Now().Add(e.cfg.Timeout)
-	if err := e.save(ctx, c.s, true); err != nil {
+	if err := e.save(ctx, c.s); err != nil {
 		return err
 	}
 	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: prompt.Text, Buttons: e.keyboard(c.s)})
@@ -423,7 +423,7 @@ func (e *Engine) rememberMenu(s *session, messageID int) {
 // with the same buttons.
 func (e *Engine) reask(ctx context.Context, c *Conv, problem string) error {
 	c.s.Expires = e.cfg.Now().Add(e.cfg.Timeout)
-	if err := e.save(ctx, c.s, true); err != nil {
+	if err := e.save(ctx, c.s); err != nil {
 		return err
 	}
 	e.stripMenu(ctx, c.s, "")
@@ -547,8 +547,9 @@ func (e *Engine) load(ctx context.Context, key string) (*session, error) {
 	return s, nil
 }
 
-// save persists s; durable waits until the write has landed.
-func (e *Engine) save(ctx context.Context, s *session, durable bool) error {
+// save persists s and waits until the write has landed: the prompt that
+// follows must not outrun the step it asks about.
+func (e *Engine) save(ctx context.Context, s *session) error {
 	b, err := s.encode()
 	if err != nil {
 		return err
@@ -557,10 +558,8 @@ func (e *Engine) save(ctx context.Context, s *session, durable bool) error {
 	if err := e.cfg.Store.Put(ctx, Bucket, s.key(), b, ttl); err != nil {
 		return fmt.Errorf("save conversation %s: %w", s.key(), err)
 	}
-	if durable {
-		if err := e.cfg.Store.Flush(ctx); err != nil {
-			return fmt.Errorf("save conversation %s: %w", s.key(), err)
-		}
+	if err := e.cfg.Store.Flush(ctx); err != nil {
+		return fmt.Errorf("save conversation %s: %w", s.key(), err)
 	}
 	return nil
 }
