@@ -225,7 +225,10 @@ func (e *Engine) Count(ctx context.Context) (int, error) {
 		n++
 		return true
 	})
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("count conversations: %w", err)
+	}
+	return n, nil
 }
 
 // Run ends timed-out conversations every SweepInterval, telling their users,
@@ -528,8 +531,11 @@ func (e *Engine) expired(s *session) bool { return !e.cfg.Now().Before(s.Expires
 // that cannot be read (written by an incompatible version, say) is dropped.
 func (e *Engine) load(ctx context.Context, key string) (*session, error) {
 	b, found, err := e.cfg.Store.Get(ctx, Bucket, key)
-	if err != nil || !found {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("load conversation %s: %w", key, err)
+	}
+	if !found {
+		return nil, nil
 	}
 	s, err := decodeSession(b)
 	if err == nil && (e.flows[s.Flow] == nil || e.flows[s.Flow].States[s.State] == nil) {
@@ -537,7 +543,10 @@ func (e *Engine) load(ctx context.Context, key string) (*session, error) {
 	}
 	if err != nil {
 		e.log.Warn("dropped unreadable conversation", "key", key, "err", err)
-		return nil, e.cfg.Store.Delete(ctx, Bucket, key)
+		if err := e.cfg.Store.Delete(ctx, Bucket, key); err != nil {
+			return nil, fmt.Errorf("drop unreadable conversation %s: %w", key, err)
+		}
+		return nil, nil
 	}
 	e.menusMu.Lock()
 	if ref, ok := e.menus[key]; ok && ref.id == s.ID && ref.step == s.Step {

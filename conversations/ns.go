@@ -62,7 +62,7 @@ func visibleNamespaces(ctx context.Context, c *Conv) ([]string, error) {
 		case err == nil:
 			visible = append(visible, ns.Name)
 		case !errors.As(err, &denied):
-			return nil, err
+			return nil, fmt.Errorf("authorize list in %s: %w", ns.Name, err)
 		}
 	}
 	slices.Sort(visible)
