@@ -25,13 +25,15 @@ func mustPattern(p string) *regexp2.Regexp {
 }
 
 const (
-	hintName     = "Send one word: lowercase letters, digits and '-', e.g. <code>web</code>."
-	hintImage    = "Send an image reference, e.g. <code>nginx:1.27</code>."
-	hintReplicas = "Send a number from 0 to 100, or press a button."
+	hintName  = "Send one word: lowercase letters, digits and '-', e.g. <code>web</code>."
+	hintImage = "Send an image reference, e.g. <code>nginx:1.27</code>."
 	// pageSize is how many names a picker shows at once.
 	pageSize  = 8
 	pagePrefx = "page:"
 )
+
+// hintReplicas follows the schema's bound rather than repeating it.
+var hintReplicas = fmt.Sprintf("Send a number from 0 to %d, or press a button.", v1alpha1.MaxReplicas)
 
 // replicasAnswer parses a replica count, or says what is wrong with it.
 func replicasAnswer(answer string) (int32, error) {
