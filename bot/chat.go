@@ -38,7 +38,8 @@ type Reply struct {
 	ChatID int64
 	// EditMessageID, when non-zero, edits that message instead of sending a new one.
 	EditMessageID int
-	// Text is Telegram HTML: escape user-supplied parts with html.EscapeString.
+	// Text is Telegram HTML: escape user-supplied parts with EscapeHTML, which
+	// also replaces the control characters Telegram refuses.
 	Text string
 	// Buttons is an inline keyboard, row by row; nil for none.
 	Buttons [][]Button

@@ -260,7 +260,7 @@ func (t *Telegram) deleteWebhook(ctx context.Context) error {
 }
 
 // backoff is an exponential back-off with jitter: each wait is drawn from
-// [d/2, d) where d doubles from min up to max.
+// [d/2, d] where d doubles from min up to max (see jittered).
 type backoff struct {
 	min, max time.Duration
 	attempt  int
