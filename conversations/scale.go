@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -43,10 +44,7 @@ func scalePrompt(ctx context.Context, c *Conv) (Prompt, error) {
 	} else if err != nil {
 		return Prompt{}, err
 	}
-	current := int32(1)
-	if app.Spec.Replicas != nil {
-		current = *app.Spec.Replicas
-	}
+	current := ptr.Deref(app.Spec.Replicas, 1)
 	row := []Choice{}
 	for _, n := range replicaSuggestions(current) {
 		s := strconv.Itoa(int(n))

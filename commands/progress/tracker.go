@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/bot"
 	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
@@ -199,10 +200,7 @@ func (r *rollout) describe(app *v1alpha1.TeleApp, err error) (string, bool) {
 	case err != nil:
 		return fmt.Sprintf("⚠️ cannot follow %s: %s", name, html.EscapeString(err.Error())), true
 	}
-	desired := int32(1)
-	if app.Spec.Replicas != nil {
-		desired = *app.Spec.Replicas
-	}
+	desired := ptr.Deref(app.Spec.Replicas, 1)
 	if r.op == OperationCreate || desired == r.to {
 		r.seen = true
 	}
