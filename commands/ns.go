@@ -30,7 +30,7 @@ func runNamespace(ctx context.Context, r *Router, req *request) string {
 		return refusal
 	}
 	if err := r.cfg.Namespaces.Set(ctx, req.update.ChatID, namespace); err != nil {
-		return r.failure(req, fmt.Errorf("set namespace of chat %d: %w", req.update.ChatID, err), namespace, "")
+		return r.failure(req, err, namespace, "")
 	}
 	return fmt.Sprintf("This chat now works in %s.", bold(namespace))
 }

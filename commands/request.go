@@ -38,11 +38,7 @@ func (req *request) usage(problem string) string {
 
 // chatNamespace is the namespace the chat works in.
 func (r *Router) chatNamespace(ctx context.Context, req *request) (string, error) {
-	ns, err := r.cfg.Namespaces.Get(ctx, req.update.ChatID)
-	if err != nil {
-		return "", fmt.Errorf("namespace of chat %d: %w", req.update.ChatID, err)
-	}
-	return ns, nil
+	return r.cfg.Namespaces.Get(ctx, req.update.ChatID)
 }
 
 // target resolves "name" or "namespace/name" against the chat's namespace.

@@ -32,7 +32,8 @@ type Authorizer interface {
 	Check(ctx context.Context, id access.Identity, verb, namespace string) error
 }
 
-// Namespaces keeps each chat's namespace ("default" until set).
+// Namespaces keeps each chat's namespace ("default" until set); its errors
+// name the chat. *conversations.Namespaces provides it.
 type Namespaces interface {
 	Get(ctx context.Context, chatID int64) (string, error)
 	Set(ctx context.Context, chatID int64, namespace string) error
