@@ -306,7 +306,7 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 		switch {
 		case err == nil:
 			c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDeploymentCreated, "Created Deployment %s", app.Name)
-			c.log.Info("created deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image)
+			c.log.Info("created deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", app.Spec.DesiredReplicas(), "image", app.Spec.Image)
 			return nil, created, nil
 		case apierrors.IsAlreadyExists(err):
 			// Not in the cache: someone else's, ours without our label, or
@@ -338,9 +338,9 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 	// the TeleApp shows in the Deployment's own scaling Events.
 	drift := app.Status.ObservedGeneration == app.Generation
 	if drift {
-		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDriftCorrected, "Reverted a change to Deployment %s: replicas %d, image %s", app.Name, desiredReplicas(app), app.Spec.Image)
+		c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonDriftCorrected, "Reverted a change to Deployment %s: replicas %d, image %s", app.Name, app.Spec.DesiredReplicas(), app.Spec.Image)
 	}
-	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", desiredReplicas(app), "image", app.Spec.Image, "driftCorrected", drift)
+	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", app.Spec.DesiredReplicas(), "image", app.Spec.Image, "driftCorrected", drift)
 	return nil, updated, nil
 }
 

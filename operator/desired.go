@@ -39,14 +39,6 @@ func ownerReferences(app *v1alpha1.TeleApp) []metav1.OwnerReference {
 	return []metav1.OwnerReference{*metav1.NewControllerRef(app, v1alpha1.SchemeGroupVersion.WithKind("TeleApp"))}
 }
 
-// desiredReplicas is spec.replicas, defaulting to 1 as the CRD schema does.
-func desiredReplicas(app *v1alpha1.TeleApp) int32 {
-	if app.Spec.Replicas == nil {
-		return 1
-	}
-	return *app.Spec.Replicas
-}
-
 func desiredContainer(app *v1alpha1.TeleApp) corev1.Container {
 	c := corev1.Container{Name: containerName, Image: app.Spec.Image}
 	for _, e := range app.Spec.Env {
@@ -60,7 +52,7 @@ func desiredContainer(app *v1alpha1.TeleApp) corev1.Container {
 
 // newDeployment is the Deployment a TeleApp asks for.
 func newDeployment(app *v1alpha1.TeleApp) *appsv1.Deployment {
-	replicas := desiredReplicas(app)
+	replicas := app.Spec.DesiredReplicas()
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            app.Name,
@@ -85,7 +77,7 @@ func newDeployment(app *v1alpha1.TeleApp) *appsv1.Deployment {
 // anything; current must be a copy the caller may mutate.
 func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool {
 	changed := false
-	replicas := desiredReplicas(app)
+	replicas := app.Spec.DesiredReplicas()
 	if current.Spec.Replicas == nil || *current.Spec.Replicas != replicas {
 		current.Spec.Replicas = &replicas
 		changed = true

@@ -104,7 +104,7 @@ func TestReconcileDeployment(t *testing.T) {
 			}
 			// After reconciling, the Deployment is as asked and stays so.
 			assert.False(t, reconcileDeployment(tt.app, tt.current.DeepCopy()), "reconcile must converge in one step")
-			assert.Equal(t, desiredReplicas(tt.app), *tt.current.Spec.Replicas)
+			assert.Equal(t, tt.app.Spec.DesiredReplicas(), *tt.current.Spec.Replicas)
 			require.Len(t, tt.current.Spec.Template.Spec.Containers, 1)
 			c := tt.current.Spec.Template.Spec.Containers[0]
 			want := desiredContainer(tt.app)
@@ -160,6 +160,6 @@ func TestReconcileService(t *testing.T) {
 }
 
 func TestDesiredReplicas(t *testing.T) {
-	assert.Equal(t, int32(1), desiredReplicas(teleApp("web", withoutReplicas())))
-	assert.Equal(t, int32(4), desiredReplicas(teleApp("web", withReplicas(4))))
+	assert.Equal(t, int32(1), teleApp("web", withoutReplicas()).Spec.DesiredReplicas())
+	assert.Equal(t, int32(4), teleApp("web", withReplicas(4)).Spec.DesiredReplicas())
 }

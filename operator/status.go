@@ -87,7 +87,7 @@ func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail
 	if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil && c.Reason == deploymentReasonDeadlineExceeded {
 		return verdict{Phase: v1alpha1.PhaseDegraded, Reason: conditionReasonDeadlineExceeded, Message: "progress deadline exceeded: " + c.Message}
 	}
-	want := desiredReplicas(app)
+	want := app.Spec.DesiredReplicas()
 	s := d.Status
 	rolledOut := d.Status.ObservedGeneration >= d.Generation && d.Spec.Replicas != nil && *d.Spec.Replicas == want
 	if rolledOut && s.Replicas == want && s.UpdatedReplicas == want && s.ReadyReplicas == want && s.AvailableReplicas == want {

@@ -233,7 +233,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
 	next := prev
 	var notices []Notice
-	if desired := desiredReplicas(app); desired != prev.Replicas {
+	if desired := app.Spec.DesiredReplicas(); desired != prev.Replicas {
 		notices = append(notices, scaledNotice(app, prev.Replicas, c.replicasActor(ctx, app)))
 		next.Replicas = desired
 		next.Generation = app.Generation

@@ -53,7 +53,7 @@ func recorded(app *v1alpha1.TeleApp) (a announced, ok bool, err error) {
 // desired replicas (nothing to announce about them) and no announced phase,
 // so that its first Ready, Degraded or Failed is announced.
 func baseline(app *v1alpha1.TeleApp) announced {
-	return announced{Phase: v1alpha1.PhaseProgressing, Replicas: desiredReplicas(app), Generation: app.Generation}
+	return announced{Phase: v1alpha1.PhaseProgressing, Replicas: app.Spec.DesiredReplicas(), Generation: app.Generation}
 }
 
 // settledClass folds the phases that are not announced into Progressing.
@@ -75,16 +75,9 @@ func currentClass(app *v1alpha1.TeleApp) (v1alpha1.Phase, bool) {
 	return settledClass(app.Status.Phase), true
 }
 
-func desiredReplicas(app *v1alpha1.TeleApp) int32 {
-	if app.Spec.Replicas == nil {
-		return 1 // the CRD's default
-	}
-	return *app.Spec.Replicas
-}
-
 // notice builds a notice of kind k about app as it is now.
 func notice(app *v1alpha1.TeleApp, k Kind) Notice {
-	desired := desiredReplicas(app)
+	desired := app.Spec.DesiredReplicas()
 	return Notice{
 		Kind:         k,
 		Namespace:    app.Namespace,

@@ -132,7 +132,7 @@ func (c *Client) Scale(ctx context.Context, namespace, name string, ch ReplicaCh
 		if err != nil {
 			return err
 		}
-		from = ptr.Deref(current.Spec.Replicas, 1)
+		from = current.Spec.DesiredReplicas()
 		if a.appliedTo(current) {
 			to = from
 			return ErrAlreadyApplied

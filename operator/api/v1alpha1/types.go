@@ -98,6 +98,15 @@ type EnvVar struct {
 	Value string `json:"value,omitempty"`
 }
 
+// DesiredReplicas is spec.replicas, or the CRD's default of 1 when it is unset
+// (an object the API server has not defaulted, as a client builds it).
+func (s *TeleAppSpec) DesiredReplicas() int32 {
+	if s.Replicas == nil {
+		return 1
+	}
+	return *s.Replicas
+}
+
 // Notify names the Telegram chats told about this TeleApp.
 type Notify struct {
 	// Chats are Telegram chat IDs, e.g. "12345" or "-100123456".
