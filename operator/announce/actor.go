@@ -8,16 +8,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
 )
-
-// AnnotationLastChangedBy names the chat user of the latest change made from
-// a chat; operator/apps writes it in the same write as the change.
-const AnnotationLastChangedBy = "teleop.io/last-changed-by"
 
 // actorOf tells who made the latest change of the spec field at path (e.g.
 // "spec", "replicas"), reading the object's managedFields: the manager whose
 // entry owns the field and is the most recent. When that same write also set
-// AnnotationLastChangedBy (a change from a chat through operator/apps), the
+// apps.AnnotationLastChangedBy (a change from a chat through operator/apps), the
 // annotation names the person; otherwise the manager's name (kubectl-scale,
 // kubectl-edit, ...) is the best the cluster can tell.
 func actorOf(meta metav1.ObjectMeta, path ...string) string {
@@ -36,7 +33,7 @@ func actorOf(meta metav1.ObjectMeta, path ...string) string {
 	if latest == nil {
 		return ""
 	}
-	if by := meta.Annotations[AnnotationLastChangedBy]; by != "" && owns(latest, "metadata", "annotations", AnnotationLastChangedBy) {
+	if by := meta.Annotations[apps.AnnotationLastChangedBy]; by != "" && owns(latest, "metadata", "annotations", apps.AnnotationLastChangedBy) {
 		return by
 	}
 	return managerName(latest)
@@ -86,16 +83,12 @@ func owns(e *metav1.ManagedFieldsEntry, path ...string) bool {
 	return true
 }
 
-// AnnotationLastCommand is the chat command of the latest change made from
-// a chat, written by operator/apps with AnnotationLastChangedBy.
-const AnnotationLastCommand = "teleop.io/last-command"
-
 // deletedBy names who deleted the TeleApp when the cluster can tell: a
 // deletion leaves no trace in managedFields, but operator/apps writes its
 // audit annotations just before deleting for a chat user.
 func deletedBy(app *v1alpha1.TeleApp) string {
-	if strings.HasPrefix(app.Annotations[AnnotationLastCommand], "/delete") {
-		return app.Annotations[AnnotationLastChangedBy]
+	if strings.HasPrefix(app.Annotations[apps.AnnotationLastCommand], "/delete") {
+		return app.Annotations[apps.AnnotationLastChangedBy]
 	}
 	return ""
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/teleop/teleop/operator/apps"
 )
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -61,14 +63,14 @@ func TestActorOf(t *testing.T) {
 		{
 			name:        "a change from a chat names the person",
 			fields:      []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), managed("teleop-apps", 10, chatWrite)},
-			annotations: map[string]string{AnnotationLastChangedBy: "telegram:123 (@alice)"},
+			annotations: map[string]string{apps.AnnotationLastChangedBy: "telegram:123 (@alice)"},
 			path:        []string{"spec", "replicas"},
 			want:        "telegram:123 (@alice)",
 		},
 		{
 			name:        "kubectl after the chat: the annotation is stale",
 			fields:      []metav1.ManagedFieldsEntry{managed("teleop-apps", 10, `{"f:metadata":{"f:annotations":{"f:teleop.io/last-changed-by":{}}}}`), managed("kubectl-scale", 30, replicasField)},
-			annotations: map[string]string{AnnotationLastChangedBy: "telegram:123 (@alice)"},
+			annotations: map[string]string{apps.AnnotationLastChangedBy: "telegram:123 (@alice)"},
 			path:        []string{"spec", "replicas"},
 			want:        "kubectl-scale",
 		},
@@ -98,8 +100,8 @@ func TestDeletedBy(t *testing.T) {
 		annotations map[string]string
 		want        string
 	}{
-		{name: "deleted from a chat", annotations: map[string]string{AnnotationLastCommand: "/delete web", AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: "telegram:1 (@bob)"},
-		{name: "last chat command was a scale: kubectl deleted it", annotations: map[string]string{AnnotationLastCommand: "/scale web 3", AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: ""},
+		{name: "deleted from a chat", annotations: map[string]string{apps.AnnotationLastCommand: "/delete web", apps.AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: "telegram:1 (@bob)"},
+		{name: "last chat command was a scale: kubectl deleted it", annotations: map[string]string{apps.AnnotationLastCommand: "/scale web 3", apps.AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: ""},
 		{name: "never touched from a chat", want: ""},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
 	"github.com/teleop/teleop/operator/generated/informers/externalversions"
 )
@@ -275,7 +276,7 @@ func TestAnnouncesTransitionsOnce(t *testing.T) {
 				h.update("web", func(a *v1alpha1.TeleApp) {
 					a.Spec.Replicas = ptr.To[int32](1)
 					a.Generation++
-					a.Annotations[AnnotationLastChangedBy] = "telegram:123 (@alice)"
+					a.Annotations[apps.AnnotationLastChangedBy] = "telegram:123 (@alice)"
 					a.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), managed("teleop-apps", 9, chatWrite)}
 				})
 				h.mustSync("web")
@@ -432,8 +433,8 @@ func contains(list []string, s string) bool {
 func TestDeletionAnnouncedThenReleased(t *testing.T) {
 	app := teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, ""), deleting())
 	app.Finalizers = append(app.Finalizers, "example.com/other")
-	app.Annotations[AnnotationLastChangedBy] = "telegram:123 (@alice)"
-	app.Annotations[AnnotationLastCommand] = "/delete web"
+	app.Annotations[apps.AnnotationLastChangedBy] = "telegram:123 (@alice)"
+	app.Annotations[apps.AnnotationLastCommand] = "/delete web"
 	h := newHarness(t, Options{}, app)
 	h.chats.failChat("1", errors.New("telegram: timeout"))
 
