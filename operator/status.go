@@ -2,7 +2,6 @@ package operator
 
 import (
 	"fmt"
-	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -101,9 +100,8 @@ func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail
 // makes the app Degraded, the pod it was seen on, and how many other pods
 // have such a problem.
 func podProblem(pods []*corev1.Pod) (reason, pod string, others int) {
-	sorted := append([]*corev1.Pod(nil), pods...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	for _, p := range sorted {
+	found := 0
+	for _, p := range pods {
 		if p.DeletionTimestamp != nil {
 			continue
 		}
@@ -111,13 +109,12 @@ func podProblem(pods []*corev1.Pod) (reason, pod string, others int) {
 		if r == "" {
 			continue
 		}
-		if reason == "" {
+		found++
+		if pod == "" || p.Name < pod {
 			reason, pod = r, p.Name
-		} else {
-			others++
 		}
 	}
-	return reason, pod, others
+	return reason, pod, max(found-1, 0)
 }
 
 func waitingProblem(p *corev1.Pod) string {
