@@ -55,13 +55,7 @@ type config struct {
 // idList is a comma-separated list of Telegram IDs.
 type idList []int64
 
-func (l *idList) String() string {
-	parts := make([]string, len(*l))
-	for i, id := range *l {
-		parts[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(parts, ",")
-}
+func (l *idList) String() string { return strings.Join(l.strings(), ",") }
 
 func (l *idList) Set(s string) error {
 	*l = nil
