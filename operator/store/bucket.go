@@ -9,15 +9,15 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
 const (
 	// AnnotationShards on shard 0 records how many shards a bucket has.
 	AnnotationShards = "teleop.io/shards"
 	// LabelBucket names the bucket a ConfigMap belongs to.
-	LabelBucket    = "teleop.io/bucket"
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "teleop"
+	LabelBucket = "teleop.io/bucket"
 	// entryOverhead approximates what one entry costs in a ConfigMap's JSON
 	// beyond its key and value: quotes, separators and the expiry prefix.
 	entryOverhead = 24
@@ -235,7 +235,7 @@ func (b *bucket) configMap(namespace string, i int, now time.Time) *corev1.Confi
 	cm.Name = shardName(b.name, i)
 	cm.Namespace = namespace
 	cm.ResourceVersion = b.shards[i].resourceVersion
-	cm.Labels = map[string]string{labelManagedBy: managedBy, LabelBucket: b.name}
+	cm.Labels = map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, LabelBucket: b.name}
 	if i == 0 {
 		cm.Annotations = map[string]string{AnnotationShards: strconv.Itoa(len(b.shards))}
 	}

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
 const (
@@ -46,7 +48,7 @@ type bucketWrite struct {
 // are nil.
 func (s *Store) readShards(ctx context.Context, name string) ([]*corev1.ConfigMap, error) {
 	list, err := s.client.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.Set{labelManagedBy: managedBy, LabelBucket: name}.String(),
+		LabelSelector: labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, LabelBucket: name}.String(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list configmaps of bucket %s in %s: %w", name, s.namespace, err)
