@@ -144,6 +144,8 @@ func (s *Store) plan(b *bucket) *bucketWrite {
 	b.pending = map[string]struct{}{}
 	dirty := map[int]bool{}
 	if splitting {
+		// A split moved entries between shards and changed the count that
+		// shard 0 carries: every shard is rewritten.
 		for i := range b.shards {
 			dirty[i] = true
 		}
@@ -151,7 +153,6 @@ func (s *Store) plan(b *bucket) *bucketWrite {
 	for key := range p.snapshot {
 		dirty[shardOf(key, len(b.shards))] = true
 	}
-	// Shard 0 carries the shard count: write it whenever the count changes.
 	now := s.opts.Now()
 	for i := range dirty {
 		w := &shardWrite{i: i, sh: b.shards[i], cm: b.configMap(s.namespace, i, now), create: !b.shards[i].exists}
