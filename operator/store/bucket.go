@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -290,7 +291,7 @@ func decodeShard(cm *corev1.ConfigMap) map[string]entry {
 		if !ok {
 			return
 		}
-		i := strings.IndexByte(string(raw), '|')
+		i := bytes.IndexByte(raw, '|')
 		if i < 0 {
 			return
 		}
