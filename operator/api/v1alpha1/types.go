@@ -23,7 +23,8 @@ const (
 	ConditionDegraded    = "Degraded"
 )
 
-// Labels and annotations teleop puts on what it owns and changes.
+// Labels teleop puts on what it owns; the operator's Deployment, Service and
+// pod caches hold only objects labelled managed-by=teleop.
 const (
 	LabelName      = "app.kubernetes.io/name"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
