@@ -394,6 +394,7 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 		return classify(action("update"), err)
 	}
 	c.recorder.Eventf(app, corev1.EventTypeNormal, ReasonServiceUpdated, "Updated Service %s to port %d", app.Name, *app.Spec.Port)
+	c.log.Info("updated service", "teleapp", app.Namespace+"/"+app.Name, "port", *app.Spec.Port)
 	return nil, nil
 }
 
