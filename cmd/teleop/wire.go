@@ -169,9 +169,9 @@ const consoleAdmin = 1
 // lead runs the operator and, with a transport, the announcer and the chat
 // engine, until ctx ends or one of them fails.
 func (p *process) lead(ctx context.Context, chat transport, botName string) error {
+	// QPS and Burst went into p.clients already (newProcess).
 	op, err := operator.New(p.clients, operator.Options{
-		Workers: p.cfg.workers, QPS: float32(p.cfg.kubeQPS), Burst: p.cfg.kubeBurst,
-		Namespace: p.cfg.watchNS, Logger: p.log, Metrics: operator.NewMetrics(p.registry),
+		Workers: p.cfg.workers, Namespace: p.cfg.watchNS, Logger: p.log, Metrics: operator.NewMetrics(p.registry),
 	})
 	if err != nil {
 		return fmt.Errorf("operator: %w", err)
