@@ -120,7 +120,7 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.StringVar(&c.watchNS, "watch-namespace", "", "reconcile only the TeleApps of this namespace; all when empty")
 	fs.Float64Var(&c.kubeQPS, "kube-qps", operator.DefaultQPS, "API server queries per second")
 	fs.IntVar(&c.kubeBurst, "kube-burst", operator.DefaultBurst, "API server burst")
-	fs.IntVar(&c.workers, "workers", 4, "reconcile workers")
+	fs.IntVar(&c.workers, "workers", operator.DefaultWorkers, "reconcile workers")
 	fs.StringVar(&c.tokenFile, "telegram-token-file", "", "file holding the bot token")
 	fs.StringVar(&c.token, "telegram-token", "", "bot token; without one, run is operator-only")
 	fs.StringVar(&c.apiEndpoint, "telegram-api-endpoint", defaultEndpoint, "Bot API URL format (token, method)")
@@ -229,7 +229,7 @@ func (c *config) validateWebhook() error {
 	}
 	u, err := url.Parse(c.webhookURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("webhook mode needs --webhook-url, an absolute https URL, not %q", c.webhookURL)
+		return fmt.Errorf("webhook mode needs --webhook-url, an absolute URL (https for Telegram; http for a local Bot API server), not %q", c.webhookURL)
 	}
 	return nil
 }
