@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
@@ -93,11 +94,11 @@ func (cw *clusterWorld) bind(t *testing.T, user int64, role, verb string) {
 	t.Helper()
 	ctx := context.Background()
 	_, err := cw.c.Kubectl(ctx, "create", "rolebinding", fmt.Sprintf("u%d-%s", user, role), "--clusterrole="+role,
-		"--user="+access.TelegramUser(user), "-n", cw.namespace)
+		"--user="+identity.User(user), "-n", cw.namespace)
 	require.NoError(t, err)
 	authz := access.New(cw.kube, nil)
 	require.Eventually(t, func() bool {
-		return authz.Check(ctx, access.ForTelegram(user, chatID), verb, cw.namespace) == nil
+		return authz.Check(ctx, identity.For(user, chatID), verb, cw.namespace) == nil
 	}, 30*time.Second, 100*time.Millisecond, "RBAC never allowed %s", role)
 }
 

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -221,7 +222,7 @@ func rbacClient(grants []grant) *kubefake.Clientset {
 		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()
 		attrs := review.Spec.ResourceAttributes
 		for _, g := range grants {
-			if review.Spec.User == access.TelegramUser(g.user) && attrs.Namespace == g.namespace &&
+			if review.Spec.User == identity.User(g.user) && attrs.Namespace == g.namespace &&
 				attrs.Group == "teleop.io" && attrs.Resource == "teleapps" && contains(g.verbs, attrs.Verb) {
 				review.Status.Allowed = true
 			}

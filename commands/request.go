@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -20,15 +20,8 @@ const somethingWentWrong = "Something went wrong on my side; please try again in
 // audit says who changes what with this request; the update ID makes a
 // redelivered update recognisable.
 func (req *request) audit() apps.Audit {
-	actor := req.identity.User
-	if req.update.Username != "" {
-		actor += " (@" + req.update.Username + ")"
-	}
-	return apps.Audit{
-		Actor:     actor,
-		Command:   strings.TrimSpace(req.update.Text),
-		RequestID: "telegram-update-" + strconv.FormatInt(req.update.ID, 10),
-	}
+	u := req.update
+	return identity.Audit(u.UserID, u.Username, strings.TrimSpace(u.Text), u.ID)
 }
 
 // usage is the reply to a bad input: the problem (HTML), then how to write it.

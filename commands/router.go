@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
@@ -164,7 +165,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 	if p.word != cancelWord {
 		r.dropConversation(ctx, u)
 	}
-	req := &request{update: u, cmd: p.cmd, args: p.args, identity: access.ForTelegram(u.UserID, u.ChatID)}
+	req := &request{update: u, cmd: p.cmd, args: p.args, identity: identity.For(u.UserID, u.ChatID)}
 	var reply string
 	if p.outcome == badUsage {
 		reply = req.usage(fmt.Sprintf("%s takes %s.", code("/"+p.cmd.word), p.cmd.takes))

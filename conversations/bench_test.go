@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 	teleopfake "github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
@@ -99,7 +100,7 @@ func benchSteps(b *testing.B, client kubernetes.Interface, writes *atomic.Int64)
 	}
 	var admins []string
 	for _, u := range users {
-		admins = append(admins, access.TelegramUser(u))
+		admins = append(admins, identity.User(u))
 	}
 	e := NewEngine(Config{
 		Store:      st,

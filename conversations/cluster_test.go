@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
@@ -65,7 +66,7 @@ func (w *clusterWorld) restart() {
 		Store:      w.store,
 		Messenger:  w.bot,
 		Apps:       apps.New(w.teleop, events),
-		Authorizer: access.New(w.kube, []string{access.TelegramUser(alice)}),
+		Authorizer: access.New(w.kube, []string{identity.User(alice)}),
 		Namespaces: NewNamespaces(w.store),
 		Cluster:    w.kube,
 		Logger:     slog.New(slog.DiscardHandler),

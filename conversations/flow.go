@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/dlclark/regexp2"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 )
@@ -102,20 +102,12 @@ func (c *Conv) Apps() Apps { return c.e.cfg.Apps }
 func (c *Conv) Done(format string, args ...any) { c.done = fmt.Sprintf(format, args...) }
 
 // Identity is who the user is to Kubernetes.
-func (c *Conv) Identity() access.Identity { return access.ForTelegram(c.s.UserID, c.s.ChatID) }
+func (c *Conv) Identity() access.Identity { return identity.For(c.s.UserID, c.s.ChatID) }
 
 // Audit describes the change the flow makes for operator/apps; the update
 // that confirmed it makes a redelivered press recognisable.
 func (c *Conv) Audit() apps.Audit {
-	actor := c.Identity().User
-	if c.s.Username != "" {
-		actor += " (@" + c.s.Username + ")"
-	}
-	return apps.Audit{
-		Actor:     actor,
-		Command:   c.e.flows[c.s.Flow].Command + " (conversation)",
-		RequestID: "telegram-update-" + strconv.FormatInt(c.update.ID, 10),
-	}
+	return identity.Audit(c.s.UserID, c.s.Username, c.e.flows[c.s.Flow].Command+" (conversation)", c.update.ID)
 }
 
 // Allow returns nil when the user may do verb in the conversation's

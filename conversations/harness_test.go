@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -169,7 +170,7 @@ func newWorld(t *testing.T, objects ...runtime.Object) *world {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for user, byNS := range w.grants {
-			if access.TelegramUser(user) == review.Spec.User && slices.Contains(byNS[attrs.Namespace], attrs.Verb) {
+			if identity.User(user) == review.Spec.User && slices.Contains(byNS[attrs.Namespace], attrs.Verb) {
 				review.Status.Allowed = true
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/bot/console"
 	"github.com/teleop/teleop/commands"
+	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator"
@@ -214,7 +215,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	}
 	admins := make([]string, len(p.cfg.admins))
 	for i, id := range p.cfg.admins {
-		admins[i] = access.TelegramUser(id)
+		admins[i] = identity.User(id)
 	}
 	tracker, err := progress.NewTracker(teleApps, messenger, progress.TrackerOptions{})
 	if err != nil {

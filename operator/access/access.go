@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,21 +29,6 @@ const (
 type Identity struct {
 	User   string
 	Groups []string
-}
-
-// ForTelegram is the identity of Telegram user userID writing in chat chatID:
-// user "telegram:<userID>" in groups "telegram:chat:<chatID>" and "telegram:users".
-func ForTelegram(userID, chatID int64) Identity {
-	return Identity{
-		User:   TelegramUser(userID),
-		Groups: []string{"telegram:chat:" + strconv.FormatInt(chatID, 10), "telegram:users"},
-	}
-}
-
-// TelegramUser is the Kubernetes user name of Telegram user userID, the form
-// --admins are given in.
-func TelegramUser(userID int64) string {
-	return "telegram:" + strconv.FormatInt(userID, 10)
 }
 
 // DeniedError says that a user may not do a verb, and which role would allow it.

@@ -37,7 +37,7 @@ func fakeAuthorizingClient(grants ...rbacGrant) (*fake.Clientset, *[]authorizati
 }
 
 func TestCheck(t *testing.T) {
-	alice := ForTelegram(1, -100)
+	alice := Identity{User: "telegram:1", Groups: []string{"telegram:chat:-100", "telegram:users"}}
 	tests := []struct {
 		name      string
 		admins    []string
@@ -84,7 +84,7 @@ func TestCheckAPIErrorIsNotAnAllow(t *testing.T) {
 	client.PrependReactor("create", "subjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("connection refused")
 	})
-	err := New(client, nil).Check(context.Background(), ForTelegram(1, 1), "get", "web")
+	err := New(client, nil).Check(context.Background(), Identity{User: "telegram:1"}, "get", "web")
 	require.ErrorContains(t, err, "connection refused")
 	var denied *DeniedError
 	assert.False(t, errors.As(err, &denied))

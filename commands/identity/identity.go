@@ -1,0 +1,44 @@
+// Package identity maps Telegram users to Kubernetes: who a chat user is to
+// the API server, and how their changes are recorded. The one-shot commands
+// and the conversations both use it, so a change is audited the same way
+// whichever path made it, and operator/ stays free of Telegram.
+package identity
+
+import (
+	"strconv"
+
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/apps"
+)
+
+// UsersGroup holds every Telegram user.
+const UsersGroup = "telegram:users"
+
+// For is the identity of Telegram user userID writing in chat chatID: user
+// "telegram:<userID>" in groups "telegram:chat:<chatID>" and "telegram:users".
+func For(userID, chatID int64) access.Identity {
+	return access.Identity{
+		User:   User(userID),
+		Groups: []string{"telegram:chat:" + strconv.FormatInt(chatID, 10), UsersGroup},
+	}
+}
+
+// User is the Kubernetes user name of Telegram user userID, the form
+// --admins are given in.
+func User(userID int64) string {
+	return "telegram:" + strconv.FormatInt(userID, 10)
+}
+
+// Audit records who made a change with which command. The update ID makes a
+// redelivered update recognisable, so the change is never applied twice.
+func Audit(userID int64, username, command string, updateID int64) apps.Audit {
+	actor := User(userID)
+	if username != "" {
+		actor += " (@" + username + ")"
+	}
+	return apps.Audit{
+		Actor:     actor,
+		Command:   command,
+		RequestID: "telegram-update-" + strconv.FormatInt(updateID, 10),
+	}
+}
