@@ -11,10 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/teleop/teleop/commands/identity"
@@ -49,10 +47,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	require.NoError(t, err)
 	teleop, err := versioned.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	namespace := "chat-" + rand.String(6)
-	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{}) })
+	namespace := c.Namespace(t, "chat-")
 
 	recorder, stop := apps.NewEventRecorder(kube, "teleop-commands-test")
 	t.Cleanup(stop)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -45,10 +44,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	require.NoError(t, err)
 	teleop, err := versioned.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "conv-"}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
-	w := &clusterWorld{t: t, kube: kube, teleop: teleop, namespace: ns.Name, bot: newRecorder()}
+	w := &clusterWorld{t: t, kube: kube, teleop: teleop, namespace: c.Namespace(t, "conv-"), bot: newRecorder()}
 	w.restart()
 	return w
 }

@@ -47,17 +47,11 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	tele, err := versioned.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "operator-test-"},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
-	})
+	ns := c.Namespace(t, "operator-test-")
 
 	clients, err := operator.NewClients(c.RESTConfig(), operator.Options{})
 	require.NoError(t, err)
-	op, err := operator.New(clients, operator.Options{Namespace: ns.Name, Workers: 2, BlockedRecheck: time.Second})
+	op, err := operator.New(clients, operator.Options{Namespace: ns, Workers: 2, BlockedRecheck: time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -66,7 +60,7 @@ func newEnv(t *testing.T) *env {
 		cancel()
 		assert.NoError(t, <-done)
 	})
-	return &env{t: t, cluster: c, kube: kube, tele: tele, namespace: ns.Name}
+	return &env{t: t, cluster: c, kube: kube, tele: tele, namespace: ns}
 }
 
 func (e *env) create(app *v1alpha1.TeleApp) *v1alpha1.TeleApp {

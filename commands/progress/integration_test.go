@@ -48,19 +48,13 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	c := cluster.Shared(t)
-	kube, err := kubernetes.NewForConfig(c.RESTConfig())
-	require.NoError(t, err)
 	tele, err := versioned.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "announce-test-"},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	ns := c.Namespace(t, "announce-test-")
 
 	clients, err := operator.NewClients(c.RESTConfig(), operator.Options{})
 	require.NoError(t, err)
-	op, err := operator.New(clients, operator.Options{Namespace: ns.Name, Workers: 4})
+	op, err := operator.New(clients, operator.Options{Namespace: ns, Workers: 4})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -69,7 +63,7 @@ func newWorld(t *testing.T) *world {
 		cancel()
 		assert.NoError(t, <-done)
 	})
-	return &world{t: t, c: c, tele: tele, ns: ns.Name, emu: telegramemu.New(t, telegramemu.Options{})}
+	return &world{t: t, c: c, tele: tele, ns: ns, emu: telegramemu.New(t, telegramemu.Options{})}
 }
 
 // announcer is one run of the announcer wired as cmd wires it: the real bot

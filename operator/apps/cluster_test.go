@@ -7,10 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/teleop/teleop/operator/apps"
@@ -29,10 +27,7 @@ func TestClusterLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	teleop, err := versioned.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
-	ns := "apps-" + rand.String(6)
-	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := c.Namespace(t, "apps-")
 	recorder, stop := apps.NewEventRecorder(kube, "teleop-apps-test")
 	t.Cleanup(stop)
 	client := apps.New(teleop, recorder)

@@ -19,10 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -79,15 +77,8 @@ func newEnvWith(t testing.TB, opts telegramemu.Options) *env {
 		kube:     kubernetes.NewForConfigOrDie(cfg),
 		tele:     versioned.NewForConfigOrDie(cfg),
 		emu:      telegramemu.New(t, opts),
-		appsNS:   "e2e-" + rand.String(6),
-		systemNS: "e2e-sys-" + rand.String(6),
-	}
-	for _, ns := range []string{e.appsNS, e.systemNS} {
-		_, err := e.kube.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-		})
+		appsNS:   c.Namespace(t, "e2e-"),
+		systemNS: c.Namespace(t, "e2e-sys-"),
 	}
 	return e
 }

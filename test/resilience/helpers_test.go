@@ -35,12 +35,7 @@ type world struct {
 func newWorld(t testing.TB, c *cluster.Cluster) *world {
 	t.Helper()
 	w := newWorldFor(t, c, c.RESTConfig())
-	ns, err := w.kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "resilience-"},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = w.kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
-	w.ns = ns.Name
+	w.ns = c.Namespace(t, "resilience-")
 	return w
 }
 
