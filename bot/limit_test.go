@@ -1,0 +1,191 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/teleop/teleop/test/telegramemu"
+)
+
+// fakeClock is a clock the test moves by hand, so token buckets refill only
+// when the test says so.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// sent is one message a user sends in a test.
+type sent struct {
+	chat telegramemu.Chat
+	from telegramemu.User
+	n    int
+}
+
+func TestLimitInboundDropsWhatIsOverBudgetAndSaysSoOnce(t *testing.T) {
+	carol := telegramemu.User{ID: 1003, Username: "carol"}
+	limits := InboundLimits{UserRate: 1, UserBurst: 5, ChatRate: 1, ChatBurst: 8}
+	tests := []struct {
+		name string
+		sent []sent
+		// want handled per chat, and the chats told to slow down.
+		handled map[int64]int
+		told    []int64
+	}{
+		{
+			name:    "one user floods a private chat",
+			sent:    []sent{{private(alice.ID), alice, 40}},
+			handled: map[int64]int{alice.ID: 5},
+			told:    []int64{alice.ID},
+		},
+		{
+			name:    "a flood does not cost another chat its budget",
+			sent:    []sent{{private(alice.ID), alice, 40}, {private(bob.ID), bob, 3}},
+			handled: map[int64]int{alice.ID: 5, bob.ID: 3},
+			told:    []int64{alice.ID},
+		},
+		{
+			name:    "a group's members share the group's budget",
+			sent:    []sent{{group(-50), alice, 5}, {group(-50), bob, 5}, {group(-50), carol, 5}},
+			handled: map[int64]int{-50: 8},
+			told:    []int64{-50},
+		},
+		{
+			name:    "within budget nothing is dropped",
+			sent:    []sent{{private(alice.ID), alice, 5}, {group(-50), bob, 4}},
+			handled: map[int64]int{alice.ID: 5, -50: 4},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
+			tg := newTelegram(t, emu, nil)
+			rec := newRecorder()
+			reg := prometheus.NewRegistry()
+			clock := &fakeClock{now: time.Unix(1e9, 0)}
+			l := limits
+			l.Registerer, l.Now, l.Logger = reg, clock.Now, testLogger(t)
+			run(t, tg, LimitInbound(rec, tg.Messenger(), l))
+
+			total := 0
+			for _, s := range tt.sent {
+				for i := range s.n {
+					emu.SendText(s.chat, s.from, fmt.Sprintf("/list %d", i))
+				}
+				total += s.n
+			}
+			waitUntil(t, "every update was handled or dropped", func() bool {
+				return len(rec.handled())+int(refusedTotal(t, reg)) == total
+			})
+			got := map[int64]int{}
+			for _, u := range rec.handled() {
+				got[u.ChatID]++
+			}
+			assert.Equal(t, tt.handled, got)
+			for _, s := range tt.sent {
+				want := 0
+				for _, chat := range tt.told {
+					if chat == s.chat.ID {
+						want = 1
+					}
+				}
+				waitUntil(t, "the notices were sent", func() bool { return slowDownNotices(emu, s.chat.ID) >= want })
+				assert.Equal(t, want, slowDownNotices(emu, s.chat.ID), "slow-down notices in chat %d", s.chat.ID)
+			}
+		})
+	}
+}
+
+func TestLimitInboundTellsAgainOnlyAfterTheGapAndRefills(t *testing.T) {
+	emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
+	tg := newTelegram(t, emu, nil)
+	rec := newRecorder()
+	reg := prometheus.NewRegistry()
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	h := LimitInbound(rec, tg.Messenger(), InboundLimits{UserRate: 1, UserBurst: 2, NoticeGap: time.Minute, Registerer: reg, Now: clock.Now})
+	run(t, tg, h)
+	flood := func(n, handledBefore int) {
+		t.Helper()
+		before := int(refusedTotal(t, reg))
+		for range n {
+			emu.SendText(private(alice.ID), alice, "/list")
+		}
+		waitUntil(t, "the flood was handled or dropped", func() bool {
+			return len(rec.handled())-handledBefore+int(refusedTotal(t, reg))-before == n
+		})
+	}
+
+	flood(10, 0)
+	require.Len(t, rec.handled(), 2)
+	waitUntil(t, "the notice was sent", func() bool { return slowDownNotices(emu, alice.ID) == 1 })
+
+	clock.Add(30 * time.Second) // refilled, but within the notice gap
+	flood(10, 2)
+	assert.Len(t, rec.handled(), 4)
+	assert.Equal(t, 1, slowDownNotices(emu, alice.ID), "told again within the gap")
+
+	clock.Add(time.Minute)
+	flood(10, 4)
+	assert.Len(t, rec.handled(), 6)
+	waitUntil(t, "the second notice was sent", func() bool { return slowDownNotices(emu, alice.ID) == 2 })
+}
+
+func TestBucketsForgetTheLeastRecentlySeen(t *testing.T) {
+	b := newBuckets(1, 1, 3, time.Minute)
+	now := time.Unix(1e9, 0)
+	for id := range int64(1000) {
+		b.take(id, now)
+	}
+	assert.Len(t, b.byID, 3)
+	assert.Equal(t, 3, b.order.Len())
+	assert.ElementsMatch(t, []int64{997, 998, 999}, keys(b))
+
+	b.take(997, now) // seen again: now the most recent
+	b.take(5000, now)
+	assert.ElementsMatch(t, []int64{997, 999, 5000}, keys(b))
+}
+
+func keys(b *buckets) []int64 {
+	var out []int64
+	for id := range b.byID {
+		out = append(out, id)
+	}
+	return out
+}
+
+func refusedTotal(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "teleop_inbound_refused_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}
+
+func slowDownNotices(emu *telegramemu.Server, chatID int64) int {
+	n := 0
+	for _, m := range emu.Messages(chatID) {
+		n += strings.Count(m.Text, "sending faster than I answer")
+	}
+	return n
+}
