@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator"
 )
 
@@ -46,6 +47,10 @@ type config struct {
 	logFormat           string
 	logLevel            string
 	conversationTimeout time.Duration
+
+	// inbound limits: what one user and one chat may send (per second, burst)
+	userRate, chatRate   float64
+	userBurst, chatBurst int
 
 	// console only
 	consoleAs   int64
@@ -106,6 +111,10 @@ var envFor = map[string]string{
 	"log-format":            "TELEOP_LOG_FORMAT",
 	"log-level":             "TELEOP_LOG_LEVEL",
 	"conversation-timeout":  "TELEOP_CONVERSATION_TIMEOUT",
+	"user-rate":             "TELEOP_USER_RATE",
+	"user-burst":            "TELEOP_USER_BURST",
+	"chat-rate":             "TELEOP_CHAT_RATE",
+	"chat-burst":            "TELEOP_CHAT_BURST",
 	"as":                    "TELEOP_CONSOLE_AS",
 	"chat":                  "TELEOP_CONSOLE_CHAT",
 }
@@ -136,6 +145,10 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.conversationTimeout, "conversation-timeout", 10*time.Minute, "how long an idle conversation stays open")
+	fs.Float64Var(&c.userRate, "user-rate", bot.DefaultUserRate, "updates per second one Telegram user may send; more are dropped")
+	fs.IntVar(&c.userBurst, "user-burst", bot.DefaultUserBurst, "updates one Telegram user may send at once")
+	fs.Float64Var(&c.chatRate, "chat-rate", bot.DefaultChatRate, "updates per second one chat may send; more are dropped")
+	fs.IntVar(&c.chatBurst, "chat-burst", bot.DefaultChatBurst, "updates one chat may send at once")
 	if console {
 		fs.Int64Var(&c.consoleAs, "as", 0, "Telegram user ID to act as (default: an admin)")
 		fs.Int64Var(&c.consoleChat, "chat", 0, "chat ID of the console (default: the user's private chat)")
@@ -209,6 +222,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--workers must be at least 1")
 	case c.conversationTimeout < time.Second:
 		return fmt.Errorf("--conversation-timeout must be at least 1s")
+	case c.userRate <= 0 || c.chatRate <= 0 || c.userBurst < 1 || c.chatBurst < 1:
+		return fmt.Errorf("--user-rate and --chat-rate must be above 0, --user-burst and --chat-burst at least 1")
 	case c.namespace == "":
 		return fmt.Errorf("--namespace is empty")
 	case new(slog.Level).UnmarshalText([]byte(c.logLevel)) != nil:

@@ -68,6 +68,15 @@ func TestParseConfigAccepts(t *testing.T) {
 			args:  []string{"--notify-chats=-100123,42"},
 			check: func(t *testing.T, c *config) { assert.Equal(t, []string{"-100123", "42"}, c.notifyChats.strings()) },
 		},
+		{
+			name: "inbound limits from flags and environment",
+			args: []string{"--user-rate=0.5", "--chat-burst=50"},
+			env:  map[string]string{"TELEOP_USER_BURST": "4", "TELEOP_CHAT_RATE": "7"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, []float64{0.5, 7}, []float64{c.userRate, c.chatRate})
+				assert.Equal(t, []int{4, 50}, []int{c.userBurst, c.chatBurst})
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +105,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		{name: "token with spaces", args: []string{"--telegram-token=12 34"}, wantErr: "spaces or slashes"},
 		{name: "endpoint without placeholders", args: []string{"--telegram-api-endpoint=http://127.0.0.1:1/"}, wantErr: "two %s"},
 		{name: "bad log format", args: []string{"--log-format=xml"}, wantErr: "--log-format"},
+		{name: "zero user rate", args: []string{"--user-rate=0"}, wantErr: "--user-rate and --chat-rate must be above 0"},
+		{name: "zero chat burst from env", env: map[string]string{"TELEOP_CHAT_BURST": "0"}, wantErr: "--chat-burst at least 1"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined"},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
@@ -194,7 +195,12 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 			return err
 		}
 		// When the transport ends (the console's input closed), so does teleop.
-		g.Go(func() error { defer stop(); return chat.Run(ctx, router) })
+		limited := bot.LimitInbound(router, chat.Messenger(), bot.InboundLimits{
+			UserRate: rate.Limit(p.cfg.userRate), UserBurst: p.cfg.userBurst,
+			ChatRate: rate.Limit(p.cfg.chatRate), ChatBurst: p.cfg.chatBurst,
+			Registerer: p.registry, Logger: p.log,
+		})
+		g.Go(func() error { defer stop(); return chat.Run(ctx, limited) })
 	}
 	err = g.Wait()
 	if flushErr := p.state.Flush(context.WithoutCancel(ctx)); flushErr != nil {
