@@ -14,9 +14,10 @@ all: build
 build: ## bin/teleop
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/teleop ./cmd/teleop
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and go.mod/go.sum tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 
 generate: ## regenerate deepcopy, CRDs and clients
 	hack/codegen/update.sh
