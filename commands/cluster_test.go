@@ -35,6 +35,7 @@ type clusterWorld struct {
 	c         *cluster.Cluster
 	kube      kubernetes.Interface
 	teleop    versioned.Interface
+	access    *access.Authorizer
 	namespace string
 }
 
@@ -70,7 +71,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 		Messenger:     messenger,
 	})
 	require.NoError(t, err)
-	return &clusterWorld{router: router, messenger: messenger, c: c, kube: kube, teleop: teleop, namespace: namespace}
+	return &clusterWorld{router: router, messenger: messenger, c: c, kube: kube, teleop: teleop, access: authorizer, namespace: namespace}
 }
 
 // say sends text as user and returns the bot's one reply.
@@ -91,9 +92,9 @@ func (cw *clusterWorld) bind(t *testing.T, user int64, role, verb string) {
 	_, err := cw.c.Kubectl(ctx, "create", "rolebinding", fmt.Sprintf("u%d-%s", user, role), "--clusterrole="+role,
 		"--user="+identity.User(user), "-n", cw.namespace)
 	require.NoError(t, err)
-	authz := access.New(cw.kube, nil)
+	// The router's own authorizer: it may remember the refusal for a moment.
 	require.Eventually(t, func() bool {
-		return authz.Check(ctx, identity.For(user, chatID), verb, cw.namespace) == nil
+		return cw.access.Check(ctx, identity.For(user, chatID), verb, cw.namespace) == nil
 	}, 30*time.Second, 100*time.Millisecond, "RBAC never allowed %s", role)
 }
 

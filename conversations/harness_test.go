@@ -189,7 +189,7 @@ func (w *world) newEngine() *Engine {
 		Store:      st,
 		Messenger:  w.bot,
 		Apps:       apps.New(w.teleop, record.NewFakeRecorder(100)),
-		Authorizer: access.New(w.kube, nil),
+		Authorizer: access.NewWithClock(w.kube, nil, w.clock),
 		Namespaces: NewNamespaces(st),
 		Cluster:    w.kube,
 		Now:        w.clock.Now,
@@ -197,10 +197,13 @@ func (w *world) newEngine() *Engine {
 	})
 }
 
+// revoke takes the user's rights in ns away, and lets the time pass in
+// which the authorizer may still remember them.
 func (w *world) revoke(user int64, ns string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.grants[user], ns)
+	w.clock.Advance(access.AllowedTTL + time.Millisecond)
 }
 
 func namespaceObj(name string) *corev1.Namespace {

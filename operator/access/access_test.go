@@ -3,7 +3,9 @@ package access
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // rbacGrant is one thing the fake API server allows: user may verb in namespace.
@@ -88,4 +91,75 @@ func TestCheckAPIErrorIsNotAnAllow(t *testing.T) {
 	require.ErrorContains(t, err, "connection refused")
 	var denied *DeniedError
 	assert.False(t, errors.As(err, &denied))
+}
+
+func TestCheckRemembersAnswersBriefly(t *testing.T) {
+	alice := Identity{User: "telegram:1", Groups: []string{"telegram:chat:-100", "telegram:users"}}
+	aliceElsewhere := Identity{User: "telegram:1", Groups: []string{"telegram:chat:-200", "telegram:users"}}
+	type check struct {
+		after    time.Duration // since the previous check
+		id       Identity
+		verb, ns string
+		allowed  bool
+	}
+	tests := []struct {
+		name      string
+		checks    []check
+		wantAsked int
+	}{
+		{name: "an allow is remembered for AllowedTTL", wantAsked: 2, checks: []check{
+			{0, alice, "get", "web", true}, {AllowedTTL - time.Millisecond, alice, "get", "web", true}, {2 * time.Millisecond, alice, "get", "web", true},
+		}},
+		{name: "a denial is remembered for DeniedTTL", wantAsked: 2, checks: []check{
+			{0, alice, "get", "db", false}, {DeniedTTL - time.Millisecond, alice, "get", "db", false}, {2 * time.Millisecond, alice, "get", "db", false},
+		}},
+		{name: "another verb, namespace or chat is another question", wantAsked: 4, checks: []check{
+			{0, alice, "get", "web", true}, {0, alice, "delete", "web", false}, {0, alice, "get", "db", false}, {0, aliceElsewhere, "get", "web", true},
+		}},
+		{name: "group order does not matter", wantAsked: 1, checks: []check{
+			{0, alice, "get", "web", true}, {0, Identity{User: alice.User, Groups: []string{"telegram:users", "telegram:chat:-100"}}, "get", "web", true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, asked := fakeAuthorizingClient(rbacGrant{"telegram:1", "get", "web"})
+			clock := testingclock.NewFakeClock(time.Unix(1e9, 0))
+			a := NewWithClock(client, nil, clock)
+			for i, c := range tt.checks {
+				clock.Step(c.after)
+				err := a.Check(context.Background(), c.id, c.verb, c.ns)
+				if c.allowed {
+					assert.NoError(t, err, "check %d", i)
+				} else {
+					var denied *DeniedError
+					assert.ErrorAs(t, err, &denied, "check %d", i)
+				}
+			}
+			assert.Len(t, *asked, tt.wantAsked)
+		})
+	}
+}
+
+func TestCheckDoesNotRememberErrors(t *testing.T) {
+	client := fake.NewClientset()
+	calls := 0
+	client.PrependReactor("create", "subjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		return true, nil, errors.New("connection refused")
+	})
+	a := New(client, nil)
+	for range 3 {
+		require.Error(t, a.Check(context.Background(), Identity{User: "telegram:1"}, "get", "web"))
+	}
+	assert.Equal(t, 3, calls)
+}
+
+func TestAnswerCacheIsBounded(t *testing.T) {
+	client, asked := fakeAuthorizingClient()
+	a := New(client, nil)
+	for i := range CacheSize + 10 {
+		_ = a.Check(context.Background(), Identity{User: fmt.Sprintf("telegram:%d", i)}, "get", "web")
+	}
+	assert.Len(t, a.answers.Keys(), CacheSize)
+	assert.Len(t, *asked, CacheSize+10)
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/test/cluster"
@@ -226,6 +227,8 @@ func (u *user) grant(role string) {
 		out, _ := u.e.cluster.Kubectl(context.Background(), "auth", "can-i", "list", "teleapps.teleop.io", "-n", u.e.appsNS, "--as", subject)
 		return strings.TrimSpace(out) == "yes", nil
 	})
+	// teleop may remember an earlier refusal that long.
+	time.Sleep(access.DeniedTTL)
 }
 
 // say sends text and waits for the first new message in the chat that
