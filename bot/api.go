@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -55,17 +56,30 @@ func isTransient(err error) bool {
 }
 
 // api performs Bot API calls through the library, each bound to a context so
-// that cancelling it aborts the HTTP request in flight.
+// that cancelling it aborts the HTTP request in flight. It is the one place
+// where requests are made, so it is where the secrets are masked: every
+// error it returns has the token and the webhook secret replaced (see
+// Secrets), whoever logs, serves or stores it.
 type api struct {
-	bot    *tgbotapi.BotAPI
-	client *http.Client
+	bot      *tgbotapi.BotAPI
+	client   *http.Client
+	endpoint string
+	masker   *strings.Replacer
 }
 
-func newAPI(token, endpoint string, client *http.Client) *api {
-	b := &tgbotapi.BotAPI{Token: token, Client: client, Buffer: 100}
+func newAPI(secrets Secrets, endpoint string, client *http.Client) *api {
+	b := &tgbotapi.BotAPI{Token: secrets.Token, Client: client, Buffer: 100}
 	b.SetAPIEndpoint(endpoint)
-	return &api{bot: b, client: client}
+	return &api{bot: b, client: client, endpoint: endpoint, masker: secrets.replacer()}
 }
+
+// url is the URL of method as it may be shown: with <token> for the token.
+func (a *api) url(method string) string {
+	return fmt.Sprintf(a.endpoint, tokenMask, method)
+}
+
+// redact masks the secrets in text.
+func (a *api) redact(text string) string { return a.masker.Replace(text) }
 
 // with returns a copy of the library's client whose requests carry ctx. The
 // library predates contexts; its HTTPClient seam is where one fits in.
@@ -79,7 +93,7 @@ func (a *api) with(ctx context.Context) *tgbotapi.BotAPI {
 func (a *api) call(ctx context.Context, method string, params tgbotapi.Params) (json.RawMessage, error) {
 	resp, err := a.with(ctx).MakeRequest(method, params)
 	if err != nil {
-		return nil, classify(ctx, method, err)
+		return nil, a.classify(ctx, method, err)
 	}
 	return resp.Result, nil
 }
@@ -89,28 +103,53 @@ func (a *api) call(ctx context.Context, method string, params tgbotapi.Params) (
 func (a *api) request(ctx context.Context, method string, c tgbotapi.Chattable) (json.RawMessage, error) {
 	resp, err := a.with(ctx).Request(c)
 	if err != nil {
-		return nil, classify(ctx, method, err)
+		return nil, a.classify(ctx, method, err)
 	}
 	return resp.Result, nil
 }
 
-func classify(ctx context.Context, method string, err error) error {
+// classify turns a failed call into a redacted *APIError. A call that ran out
+// of its context's time is a network failure like any other (Code 0,
+// transient); the caller tells its own shutdown apart by its context.
+func (a *api) classify(ctx context.Context, method string, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("telegram %s: %w", method, ctx.Err())
+		return &APIError{Method: method, Err: ctx.Err()}
 	}
 	var tgErr *tgbotapi.Error
 	if errors.As(err, &tgErr) {
 		return &APIError{
-			Method: method, Code: tgErr.Code, Description: tgErr.Message,
-			RetryAfter: time.Duration(tgErr.RetryAfter) * time.Second, Err: err,
+			Method: method, Code: tgErr.Code, Description: a.redact(tgErr.Message),
+			RetryAfter: time.Duration(tgErr.RetryAfter) * time.Second, Err: a.mask(err),
 		}
 	}
 	var statusErr *httpStatusError
 	if errors.As(err, &statusErr) {
-		return &APIError{Method: method, Code: statusErr.code, Description: statusErr.status, Err: err}
+		return &APIError{Method: method, Code: statusErr.code, Description: statusErr.status, Err: a.mask(err)}
 	}
-	return &APIError{Method: method, Err: err}
+	return &APIError{Method: method, Err: a.mask(err)}
 }
+
+// mask returns err with the secrets masked in its text. Go's *url.Error,
+// which carries the request URL and so the token, is masked in place too (it
+// is this call's own), so a caller that digs it out with errors.As finds no
+// token either.
+func (a *api) mask(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		urlErr.URL = a.redact(urlErr.URL)
+	}
+	return &redactedError{text: a.redact(err.Error()), cause: err}
+}
+
+// redactedError is an error whose text has the secrets masked; it unwraps to
+// its cause so that errors.Is and errors.As still see what happened.
+type redactedError struct {
+	text  string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.cause }
 
 // ctxClient attaches a context to each request and turns an HTTP error
 // status without a Bot API JSON body (a proxy's 502, a server without the

@@ -106,6 +106,10 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+func (c Config) secrets() Secrets {
+	return Secrets{Token: c.Token, WebhookSecret: c.WebhookSecret}
+}
+
 func (c Config) validateWebhook() error {
 	if !webhookSecretPattern.MatchString(c.WebhookSecret) {
 		return errors.New("telegram: webhook mode needs a secret of 1-256 characters A-Z a-z 0-9 _ -")
@@ -115,7 +119,7 @@ func (c Config) validateWebhook() error {
 	}
 	u, err := url.Parse(c.WebhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("telegram: webhook URL %q is not an http(s) URL", c.WebhookURL)
+		return fmt.Errorf("telegram: webhook URL %q is not an http(s) URL", c.secrets().Redact(c.WebhookURL))
 	}
 	return nil
 }

@@ -57,18 +57,20 @@ type Command struct {
 }
 
 // New checks cfg and the token (getMe, essential) and returns the transport.
-// Its Sender runs from now on; Close stops it.
+// Its Sender runs from now on; Close stops it. A failed getMe is one line
+// that says what went wrong; errors.Is tells ErrUnreachable, ErrTokenRejected
+// and ErrNoBotAPI apart.
 func New(cfg Config) (*Telegram, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	a := newAPI(cfg.Token, cfg.Endpoint, cfg.HTTPClient)
+	a := newAPI(cfg.secrets(), cfg.Endpoint, cfg.HTTPClient)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
 	defer cancel()
 	raw, err := a.call(ctx, "getMe", nil)
 	if err != nil {
-		return nil, fmt.Errorf("telegram: check the bot token: %w", err)
+		return nil, a.startError(err, cfg.RequestTimeout)
 	}
 	var self tgbotapi.User
 	if err := json.Unmarshal(raw, &self); err != nil {

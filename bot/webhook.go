@@ -145,7 +145,7 @@ func (t *Telegram) setWebhook(ctx context.Context) error {
 		cancel()
 		switch {
 		case err == nil:
-			t.log.Info("webhook registered", "url", t.cfg.WebhookURL)
+			t.log.Info("webhook registered", "url", t.api.redact(t.cfg.WebhookURL)) // some put the token in its path
 			return nil
 		case ctx.Err() != nil:
 			return nil
