@@ -33,6 +33,8 @@ type config struct {
 	token       string
 	apiEndpoint string
 	mode        string
+	// telegramTimeout bounds each Bot API call but the long poll's wait.
+	telegramTimeout time.Duration
 
 	webhookListen string
 	webhookURL    string
@@ -100,6 +102,7 @@ var envFor = map[string]string{
 	"telegram-token":        "TELEGRAM_BOT_TOKEN",
 	"telegram-api-endpoint": "TELEGRAM_API_ENDPOINT",
 	"telegram-mode":         "TELEOP_TELEGRAM_MODE",
+	"telegram-timeout":      "TELEOP_TELEGRAM_TIMEOUT",
 	"webhook-listen":        "TELEOP_WEBHOOK_LISTEN",
 	"webhook-url":           "TELEOP_WEBHOOK_URL",
 	"webhook-secret":        "TELEOP_WEBHOOK_SECRET",
@@ -134,6 +137,7 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.StringVar(&c.token, "telegram-token", "", "bot token; without one, run is operator-only")
 	fs.StringVar(&c.apiEndpoint, "telegram-api-endpoint", defaultEndpoint, "Bot API URL format (token, method)")
 	fs.StringVar(&c.mode, "telegram-mode", "polling", "polling or webhook")
+	fs.DurationVar(&c.telegramTimeout, "telegram-timeout", 30*time.Second, "how long a Bot API call may take (the long poll waits this much longer)")
 	fs.StringVar(&c.webhookListen, "webhook-listen", ":8443", "address the webhook server listens on")
 	fs.StringVar(&c.webhookURL, "webhook-url", "", "public HTTPS URL Telegram posts updates to")
 	fs.StringVar(&c.webhookSecret, "webhook-secret", "", "secret checked against X-Telegram-Bot-Api-Secret-Token")
@@ -220,6 +224,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--telegram-api-endpoint must contain two %%s (token, method), e.g. %s", defaultEndpoint)
 	case c.workers < 1:
 		return fmt.Errorf("--workers must be at least 1")
+	case c.telegramTimeout <= 0:
+		return fmt.Errorf("--telegram-timeout must be positive")
 	case c.conversationTimeout < time.Second:
 		return fmt.Errorf("--conversation-timeout must be at least 1s")
 	case c.userRate <= 0 || c.chatRate <= 0 || c.userBurst < 1 || c.chatBurst < 1:
@@ -235,6 +241,11 @@ func (c *config) validate() error {
 	return nil
 }
 
+// secrets are the values no log line or error may show.
+func (c *config) secrets() bot.Secrets {
+	return bot.Secrets{Token: c.token, WebhookSecret: c.webhookSecret}
+}
+
 func (c *config) validateWebhook() error {
 	if c.webhookSecret == "" {
 		return fmt.Errorf("webhook mode needs --webhook-secret (TELEOP_WEBHOOK_SECRET)")
@@ -244,7 +255,7 @@ func (c *config) validateWebhook() error {
 	}
 	u, err := url.Parse(c.webhookURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("webhook mode needs --webhook-url, an absolute URL (https for Telegram; http for a local Bot API server), not %q", c.webhookURL)
+		return fmt.Errorf("webhook mode needs --webhook-url, an absolute URL (https for Telegram; http for a local Bot API server), not %q", c.secrets().Redact(c.webhookURL))
 	}
 	return nil
 }

@@ -98,6 +98,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		{name: "bad mode from env", env: map[string]string{"TELEOP_TELEGRAM_MODE": "smoke"}, wantErr: "--telegram-mode must be polling or webhook"},
 		{name: "webhook without secret", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-url=https://x.example/h"}, wantErr: "needs --webhook-secret"},
 		{name: "webhook secret with bad characters", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-secret=a b", "--webhook-url=https://x.example/h"}, wantErr: "Telegram's rule"},
+		{name: "webhook url shown without the token", args: []string{"--telegram-token=1:SECRETleak", "--telegram-mode=webhook", "--webhook-secret=hook", "--webhook-url=ftp://x.example/1:SECRETleak/hook"}, wantErr: `not "ftp://x.example/<token>/<webhook-secret>"`},
+		{name: "zero telegram timeout", args: []string{"--telegram-timeout=0s"}, wantErr: "--telegram-timeout must be positive"},
 		{name: "webhook without url", args: []string{"--telegram-token=1:x", "--telegram-mode=webhook", "--webhook-secret=abc"}, wantErr: "needs --webhook-url"},
 		{name: "unreadable token file", args: []string{"--telegram-token-file=/nonexistent/token"}, wantErr: "read --telegram-token-file"},
 		{name: "malformed admin IDs", args: []string{"--admins=12,bob"}, wantErr: `"bob" is not a Telegram ID`},

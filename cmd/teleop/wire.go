@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,18 +119,19 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Warn("no Telegram token: running the operator only (set --telegram-token, --telegram-token-file or TELEGRAM_BOT_TOKEN)")
 	} else {
 		tg, err = bot.New(bot.Config{
-			Token:         cfg.token,
-			Endpoint:      cfg.apiEndpoint,
-			Mode:          cfg.mode,
-			WebhookListen: cfg.webhookListen,
-			WebhookURL:    cfg.webhookURL,
-			WebhookSecret: cfg.webhookSecret,
-			Journal:       updateJournal{p.state},
-			Logger:        log,
-			Metrics:       bot.NewMetrics(p.registry),
+			Token:          cfg.token,
+			Endpoint:       cfg.apiEndpoint,
+			Mode:           cfg.mode,
+			RequestTimeout: cfg.telegramTimeout,
+			WebhookListen:  cfg.webhookListen,
+			WebhookURL:     cfg.webhookURL,
+			WebhookSecret:  cfg.webhookSecret,
+			Journal:        updateJournal{p.state},
+			Logger:         log,
+			Metrics:        bot.NewMetrics(p.registry),
 		})
 		if err != nil {
-			return fmt.Errorf("telegram: %w", err)
+			return withTelegramHint(err)
 		}
 		defer tg.Close()
 		log.Info("telegram bot ready", "username", tg.Username(), "mode", cfg.mode)
@@ -144,6 +146,19 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 		return p.lead(ctx, tg, tg.Username())
 	})
+}
+
+// withTelegramHint adds to bot.New's error which setting to check.
+func withTelegramHint(err error) error {
+	switch {
+	case errors.Is(err, bot.ErrTokenRejected):
+		return fmt.Errorf("%w; check --telegram-token, --telegram-token-file or TELEGRAM_BOT_TOKEN", err)
+	case errors.Is(err, bot.ErrNoBotAPI):
+		return fmt.Errorf("%w; check --telegram-api-endpoint, a Bot API URL format such as %s", err, defaultEndpoint)
+	case errors.Is(err, bot.ErrUnreachable):
+		return fmt.Errorf("%w; check --telegram-api-endpoint and the network", err)
+	}
+	return err
 }
 
 func runConsole(ctx context.Context, cfg *config, in io.Reader, out io.Writer, log *slog.Logger) error {
