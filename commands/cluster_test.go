@@ -60,7 +60,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	authorizer := access.New(kube, nil)
 	messenger := &recordingMessenger{}
 	engine := conversations.NewEngine(conversations.Config{
-		Store: state, Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces, Cluster: kube,
+		Store: state, Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces,
 	})
 	router, err := NewRouter(Config{
 		BotName:       botName,

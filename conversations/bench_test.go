@@ -108,7 +108,6 @@ func benchSteps(b *testing.B, client kubernetes.Interface, writes *atomic.Int64)
 		Apps:       apps.New(teleopfake.NewSimpleClientset(), record.NewFakeRecorder(1)),
 		Authorizer: access.New(client, admins),
 		Namespaces: NewNamespaces(st),
-		Cluster:    client,
 		Logger:     slog.New(slog.DiscardHandler),
 	})
 	parallel(benchConversations, func(i int) {

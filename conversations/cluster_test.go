@@ -59,13 +59,13 @@ func (w *clusterWorld) restart() {
 	w.t.Cleanup(stop)
 	w.store = store.New(w.kube, w.namespace, store.Options{})
 	w.engine = NewEngine(Config{
-		Store:      w.store,
-		Messenger:  w.bot,
-		Apps:       apps.New(w.teleop, events),
-		Authorizer: access.New(w.kube, []string{identity.User(alice)}),
-		Namespaces: NewNamespaces(w.store),
-		Cluster:    w.kube,
-		Logger:     slog.New(slog.DiscardHandler),
+		Store:             w.store,
+		Messenger:         w.bot,
+		Apps:              apps.New(w.teleop, events),
+		Authorizer:        access.New(w.kube, []string{identity.User(alice)}),
+		Namespaces:        NewNamespaces(w.store),
+		ClusterNamespaces: cachedNamespaces(w.t, w.kube),
+		Logger:            slog.New(slog.DiscardHandler),
 	})
 }
 

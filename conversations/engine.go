@@ -15,7 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator/access"
@@ -79,6 +80,13 @@ type ChatNamespaces interface {
 	Set(ctx context.Context, chatID int64, namespace string) error
 }
 
+// NamespaceLister reads the cluster's namespaces from an informer's cache,
+// so that /ns costs no List; client-go's corev1 NamespaceLister provides it.
+type NamespaceLister interface {
+	List(selector labels.Selector) ([]*corev1.Namespace, error)
+	Get(name string) (*corev1.Namespace, error)
+}
+
 // Config is what an Engine needs.
 type Config struct {
 	Store      Store
@@ -86,9 +94,9 @@ type Config struct {
 	Apps       Apps
 	Authorizer Authorizer
 	Namespaces ChatNamespaces
-	// Cluster lists namespaces for the ns flow (with the operator's rights;
-	// each is then offered only if the user may list TeleApps there).
-	Cluster kubernetes.Interface
+	// ClusterNamespaces is the cluster's namespaces, cached, for the ns flow
+	// (each is offered only if the user may list TeleApps there).
+	ClusterNamespaces NamespaceLister
 	// Timeout ends unanswered conversations; DefaultTimeout when zero.
 	Timeout time.Duration
 	// SweepInterval is how often Run looks for timed-out conversations;

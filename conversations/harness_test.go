@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
@@ -186,14 +188,14 @@ func (w *world) newEngine() *Engine {
 	st := store.New(w.kube, "teleop-system", store.Options{WriteDelay: 10 * time.Millisecond})
 	w.store = st
 	return NewEngine(Config{
-		Store:      st,
-		Messenger:  w.bot,
-		Apps:       apps.New(w.teleop, record.NewFakeRecorder(100)),
-		Authorizer: access.NewWithClock(w.kube, nil, w.clock),
-		Namespaces: NewNamespaces(st),
-		Cluster:    w.kube,
-		Now:        w.clock.Now,
-		Logger:     slog.New(slog.DiscardHandler),
+		Store:             st,
+		Messenger:         w.bot,
+		Apps:              apps.New(w.teleop, record.NewFakeRecorder(100)),
+		Authorizer:        access.NewWithClock(w.kube, nil, w.clock),
+		Namespaces:        NewNamespaces(st),
+		ClusterNamespaces: cachedNamespaces(w.t, w.kube),
+		Now:               w.clock.Now,
+		Logger:            slog.New(slog.DiscardHandler),
 	})
 }
 
@@ -204,6 +206,19 @@ func (w *world) revoke(user int64, ns string) {
 	defer w.mu.Unlock()
 	delete(w.grants[user], ns)
 	w.clock.Advance(access.AllowedTTL + time.Millisecond)
+}
+
+// cachedNamespaces is a synced namespace informer's lister over client, as
+// cmd wires it.
+func cachedNamespaces(t testing.TB, client kubernetes.Interface) NamespaceLister {
+	t.Helper()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	lister := factory.Core().V1().Namespaces().Lister()
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); factory.Shutdown() })
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
+	return lister
 }
 
 func namespaceObj(name string) *corev1.Namespace {

@@ -8,12 +8,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/teleop/teleop/operator/access"
 )
-
-// maxNamespaceChecks bounds the permission checks one ns prompt makes.
-const maxNamespaceChecks = 64
 
 // nsFlow: pick the chat's namespace among those the user may list TeleApps
 // in, or type one.
@@ -43,30 +41,62 @@ func nsPrompt(ctx context.Context, c *Conv) (Prompt, error) {
 	return picker(text, visible, currentPage(c)), nil
 }
 
-// visibleNamespaces lists the cluster's namespaces (with the operator's
-// rights) and keeps those the user may list TeleApps in, sorted. Without a
-// Cluster client (a console without one) there are none to offer.
+// visibleNamespaces returns, sorted, the namespaces (read from the
+// informer cache, never listed live) where the user may list TeleApps: all
+// of them after one check when the user may list TeleApps everywhere, else
+// those the per-namespace checks allow (the authorizer remembers each answer
+// for a few seconds). A user who may read nowhere gets an End naming the role
+// to ask for, before any conversation is stored. Without a namespace cache
+// (a console without a cluster) there are none to offer.
 func visibleNamespaces(ctx context.Context, c *Conv) ([]string, error) {
-	if c.e.cfg.Cluster == nil {
+	if c.e.cfg.ClusterNamespaces == nil {
 		return nil, nil
 	}
-	list, err := c.e.cfg.Cluster.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: maxNamespaceChecks})
+	cached, err := c.e.cfg.ClusterNamespaces.List(labels.Everything())
 	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+		return nil, fmt.Errorf("list cached namespaces: %w", err)
+	}
+	all := make([]string, 0, len(cached))
+	for _, ns := range cached {
+		all = append(all, ns.Name)
+	}
+	slices.Sort(all)
+	everywhere, err := mayList(ctx, c, metav1.NamespaceAll)
+	if err != nil {
+		return nil, err
+	}
+	if everywhere {
+		return all, nil
 	}
 	var visible []string
-	for _, ns := range list.Items {
-		err := c.e.cfg.Authorizer.Check(ctx, c.Identity(), "list", ns.Name)
-		var denied *access.DeniedError
-		switch {
-		case err == nil:
-			visible = append(visible, ns.Name)
-		case !errors.As(err, &denied):
-			return nil, fmt.Errorf("authorize list in %s: %w", ns.Name, err)
+	for _, ns := range all {
+		allowed, err := mayList(ctx, c, ns)
+		if err != nil {
+			return nil, err
+		}
+		if allowed {
+			visible = append(visible, ns)
 		}
 	}
-	slices.Sort(visible)
+	if len(visible) == 0 {
+		return nil, End("⛔ You may not list teleapps in any namespace: ask an admin for %s.", access.ViewerRole)
+	}
 	return visible, nil
+}
+
+// mayList reports whether the user may list TeleApps in namespace (all of
+// them for metav1.NamespaceAll).
+func mayList(ctx context.Context, c *Conv, namespace string) (bool, error) {
+	err := c.e.cfg.Authorizer.Check(ctx, c.Identity(), "list", namespace)
+	var denied *access.DeniedError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &denied):
+		return false, nil
+	default:
+		return false, fmt.Errorf("authorize list in %q: %w", namespace, err)
+	}
 }
 
 func nsChoose(ctx context.Context, c *Conv, answer string) (string, error) {
@@ -80,8 +110,8 @@ func nsChoose(ctx context.Context, c *Conv, answer string) (string, error) {
 	if err := c.AllowIn(ctx, "list", ns); err != nil {
 		return "", Retry("%s", err.Error())
 	}
-	if c.e.cfg.Cluster != nil {
-		if _, err := c.e.cfg.Cluster.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	if c.e.cfg.ClusterNamespaces != nil {
+		if _, err := c.e.cfg.ClusterNamespaces.Get(ns); apierrors.IsNotFound(err) {
 			return "", Retry("There is no namespace %s.", bold(ns))
 		} else if err != nil {
 			return "", fmt.Errorf("get namespace %s: %w", ns, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
@@ -245,15 +246,17 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	authorizer := access.New(p.clients.Kube, admins)
 	teleAppClient := apps.New(p.clients.Tele, op.Recorder())
 	namespaces := conversations.NewNamespaces(p.state)
+	namespaceInformers := kubeinformers.NewSharedInformerFactory(p.clients.Kube, 0)
 	engine := conversations.NewEngine(conversations.Config{
 		Store:      p.state,
 		Messenger:  messenger,
 		Apps:       teleAppClient,
 		Authorizer: authorizer,
 		Namespaces: namespaces,
-		Cluster:    p.clients.Kube,
-		Timeout:    p.cfg.conversationTimeout,
-		Logger:     p.log,
+		// /ns reads namespaces from this cache: no List per prompt.
+		ClusterNamespaces: namespaceInformers.Core().V1().Namespaces().Lister(),
+		Timeout:           p.cfg.conversationTimeout,
+		Logger:            p.log,
 	})
 	p.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "teleop_conversations_open", Help: "Conversations open now.",
@@ -275,6 +278,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
 	}
+	namespaceInformers.Start(ctx.Done())
 	g.Go(func() error { return announcer.Run(ctx, 2) })
 	g.Go(func() error { engine.Run(ctx); return nil })
 	return router, nil
