@@ -273,7 +273,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	assert.Equal(t, "ok\n", httpGet(t, "http://"+p.healthAddr+"/healthz"))
 }
 
-func httpGet(t *testing.T, url string) string {
+func httpGet(t testing.TB, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
