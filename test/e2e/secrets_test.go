@@ -129,14 +129,15 @@ func (h *leakHunt) pollingFaults() {
 	alice := e.user(aliceID, "alice")
 
 	// A getUpdates fault applies to the next poll, so a message ends the
-	// poll in flight first.
+	// poll in flight first; during runs while the fault lasts.
 	pollFault := func(name string, f telegramemu.Fault, want string, during func()) {
-		mark := len(p.log.String())
+		mark, before := len(p.log.String()), len(e.emu.Messages(aliceID))
 		e.emu.Fail(f)
-		alice.say("/help", "I run your apps")
+		e.emu.SendText(alice.chat, alice.from, "/help")
 		if during != nil {
 			during()
 		}
+		alice.waitNew(before, "I run your apps")
 		h.waitLog(p, name, mark, want)
 	}
 	pollFault("409", telegramemu.Fault{Method: "getUpdates", Count: 2, Status: http.StatusConflict}, "getUpdates conflict", nil)
