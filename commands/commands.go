@@ -5,6 +5,7 @@ import "github.com/teleop/teleop/bot"
 // allCommands is the grammar, in the order /help lists it.
 var allCommands = []*command{
 	startCommand, helpCommand, createCommand, scaleCommand, deleteCommand,
+	deployCommand, imageCommand, restartCommand, rollbackCommand, historyCommand,
 	listCommand, statusCommand, nsCommand, whoamiCommand, cancelCommand,
 }
 

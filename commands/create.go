@@ -45,7 +45,7 @@ func runCreate(ctx context.Context, r *Router, req *request) string {
 	if _, err := r.cfg.Apps.Create(ctx, namespace, name, image, replicas, []string{chat}, req.audit()); err != nil {
 		return r.failure(req, err, namespace, name)
 	}
-	req.rollout = &rollout{namespace: namespace, name: name, op: progress.OperationCreate, to: replicas}
+	req.rollout = &progress.Rollout{Op: progress.OperationCreate, Namespace: namespace, Name: name, To: replicas}
 	return fmt.Sprintf("✅ %s created in %s: %s × %d. I'll tell this chat how it goes.", bold(name), bold(namespace), code(image), replicas)
 }
 

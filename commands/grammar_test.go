@@ -49,7 +49,7 @@ func TestGrammar(t *testing.T) {
 		{text: "/whoami", outcome: matched, word: "whoami", args: map[string]string{}},
 		{text: "/cancel", outcome: matched, word: "cancel", args: map[string]string{}},
 		{text: "/cancel@teleopbot", outcome: matched, word: "cancel", args: map[string]string{}},
-		{text: "/deploy web", outcome: unknownCommand, word: "/deploy"},
+		{text: "/upgrade web", outcome: unknownCommand, word: "/upgrade"},
 		{text: "/scaleweb 3", outcome: unknownCommand, word: "/scaleweb"},
 		{text: "/ѕcale web 3", outcome: unknownCommand, word: "/ѕcale"}, // Cyrillic ѕ
 		{text: "/", outcome: unknownCommand, word: "/"},
@@ -132,7 +132,7 @@ func BenchmarkParse(b *testing.B) {
 	for _, bm := range []struct{ name, text string }{
 		{"scale", "/scale web +2"},
 		{"create", "/create@teleopbot shop/web ghcr.io/org/app:v1 3"},
-		{"unknown", "/deploy web"},
+		{"unknown", "/upgrade web"},
 		{"chatter", "good morning everyone"},
 		{"bomb", "/scale " + strings.Repeat("a", 4000) + "!"},
 	} {

@@ -44,10 +44,11 @@ func hostileTexts() []hostile {
 		}
 	}
 	for _, n := range badNames {
-		add(wantUsage, "/create "+n+" nginx:1.27 1", "/scale "+n+" 3", "/delete "+n, "/status "+n, "/ns "+n)
+		add(wantUsage, "/create "+n+" nginx:1.27 1", "/scale "+n+" 3", "/delete "+n, "/status "+n, "/ns "+n,
+			"/deploy "+n+" nginx:1.28", "/image "+n+" nginx:1.28", "/restart "+n, "/rollback "+n, "/rollback "+n+" 1", "/history "+n)
 	}
 	// Unknown commands and lookalikes of known ones.
-	add(wantHelp, "/deploy web", "/rm web", "/kubectl get pods", "/exec web sh", "/sudo scale web 3", "/admin",
+	add(wantHelp, "/upgrade web", "/rm web", "/kubectl get pods", "/exec web sh", "/sudo scale web 3", "/admin",
 		"/scale_web 3", "/list2", "/helpme", "/startx", "/whoami2", "/cancelall", "/del web", "/stat web",
 		"/ѕcale web 3", "/sсale web 3", "/ｓcale web 3", "/scale\u200b web 3", "/scale\x00web 3", "/", "//", "/ ",
 		"/@teleopbot", "/scale@ web 3", "/scale@teleopbot@teleopbot web 3", "/scale@teleop-bot web 3", "/foo<b>", "/"+strings.Repeat("a", 40),
@@ -55,14 +56,22 @@ func hostileTexts() []hostile {
 	// Missing and extra arguments.
 	add(wantUsage, "/create web", "/create web   ", "/status", "/status   ", "/scale web", "/scale web   ",
 		"/list all", "/list web", "/whoami now", "/cancel all", "/help scale", "/help me please", "/scale web 3 4",
+		"/deploy web", "/image web", "/deploy web nginx:1.28 now", "/restart", "/restart web now", "/rollback",
+		"/rollback web 1 2", "/history", "/history web 2", "/history web db",
 		"/create a b c d", "/delete web now", "/status web db", "/ns a b", "/start a b", "/start <b>x</b>",
 		"/scale aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "/scale "+strings.Repeat("a ", 1500), "/create "+strings.Repeat("a\t", 1500),
 		"/scale "+strings.Repeat(" ", 30)+"!", "/create web nginx latest now", "/scale <web> 3 4", "/create web 'nginx latest' 1")
 	// Images.
 	for _, image := range []string{"'nginx'", `"nginx"`, "nginx:", ":latest", "nginx//x", `ngi"nx`, "nginx$(id)", ";rm",
 		"-nginx", strings.Repeat("n", 600), "nginx\u200f", "<img>", "ｎginx", "nginx:1.27;", "nginx|sh", "\xff", "nginx\x07"} {
-		add(wantUsage, "/create web "+image+" 1")
+		add(wantUsage, "/create web "+image+" 1", "/deploy web "+image, "/image web "+image)
 	}
+	// Revisions.
+	for _, rev := range []string{"0", "-1", "+1", "1.5", "one", "٣", "３", "99999999999999999999", "1e3", "#1", "0x1", "1‏"} {
+		add(wantUsage, "/rollback web "+rev)
+	}
+	// Well formed, but web has no history to go back to.
+	add(wantNothing, "/rollback web", "/rollback web 7")
 	// Replica counts.
 	for _, n := range []string{"-1", "101", "1e9", "3.5", "three", "+3", "0x10", "٣", "３", "99999999999999999999", "2147483648", "1_000", "5\u200f", "-"} {
 		add(wantUsage, "/create web nginx:1.27 "+n)
@@ -119,7 +128,8 @@ func TestHostileInputs(t *testing.T) {
 }
 
 func TestHostileButtonPresses(t *testing.T) {
-	for _, data := range []string{"", "x", "delete:web:yes", strings.Repeat("y", 65), "\x00", "<b>", "c:1:2:3", "\xff"} {
+	for _, data := range []string{"", "x", "delete:web:yes", strings.Repeat("y", 65), "\x00", "<b>", "c:1:2:3", "\xff",
+		"rb:", "rb:1", "rb:-1", "rb:abc", "rb:99999999999999999999"} {
 		t.Run(fmt.Sprintf("%q", data), func(t *testing.T) {
 			w := newWorld(t, teleApp("default", "web"))
 			w.router.HandleUpdate(context.Background(), press(data))

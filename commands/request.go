@@ -63,7 +63,7 @@ func (r *Router) refusal(ctx context.Context, req *request, verb, namespace stri
 		return ""
 	case errors.As(err, &denied):
 		r.log.Info("refused", "user", req.identity.User, "verb", verb, "namespace", namespace)
-		return "⛔ " + esc(capitalise(denied.Error())) + "."
+		return identity.Refusal(denied)
 	default:
 		r.log.Error("authorize", "user", req.identity.User, "verb", verb, "namespace", namespace, "err", err)
 		return "I could not check your permissions right now; nothing was changed. Please try again in a moment."

@@ -25,6 +25,9 @@ type Apps interface {
 	Get(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error)
 	List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error)
 	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
+	ImageSetter
+	Restarter
+	RollerBack
 }
 
 // Authorizer decides whether an identity may do a verb on TeleApps in a
@@ -51,7 +54,7 @@ type Conversations interface {
 // Progress follows a rollout started from the chat by editing the reply that
 // announced it; *progress.Tracker provides it.
 type Progress interface {
-	Track(ctx context.Context, chatID int64, messageID int, namespace, name string, op progress.Operation, from, to int32)
+	Track(ctx context.Context, chatID int64, messageID int, ro progress.Rollout)
 }
 
 // Config is what a Router needs.
@@ -69,6 +72,9 @@ type Config struct {
 	// Progress, when set, edits the replies to /create and /scale as the
 	// rollout moves on.
 	Progress Progress
+	// Buttons, when set, keeps the [Roll back] buttons a stuck /deploy
+	// offers; without it none is offered.
+	Buttons ButtonStore
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -110,14 +116,7 @@ type request struct {
 	// identity is who the chat user is to Kubernetes.
 	identity access.Identity
 	// rollout, set by a handler that started one, is followed in its reply.
-	rollout *rollout
-}
-
-// rollout is a change of replicas the chat may watch happen.
-type rollout struct {
-	namespace, name string
-	op              progress.Operation
-	from, to        int32
+	rollout *progress.Rollout
 }
 
 // HandleUpdate answers a message or a button press. It never panics on input
@@ -141,12 +140,10 @@ func (r *Router) handleButton(ctx context.Context, u bot.Update) {
 	if err != nil {
 		r.log.Error("button press failed", "chat", u.ChatID, "user", u.UserID, "err", err)
 	}
-	if handled {
+	if handled || (r.cfg.Buttons != nil && r.pressUndo(ctx, u)) {
 		return
 	}
-	if err := r.cfg.Messenger.AnswerCallback(ctx, u.Callback.ID, "This menu has expired."); err != nil {
-		r.log.Warn("answer callback", "chat", u.ChatID, "err", err)
-	}
+	r.answer(ctx, u, "This menu has expired.")
 }
 
 func (r *Router) handleText(ctx context.Context, u bot.Update) {
@@ -165,7 +162,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 	if p.word != cancelWord {
 		r.dropConversation(ctx, u)
 	}
-	req := &request{update: u, cmd: p.cmd, args: p.args, identity: identity.For(u.UserID, u.ChatID)}
+	req := &request{update: u, cmd: p.cmd, args: p.args, identity: identityOf(u)}
 	var reply string
 	if p.outcome == badUsage {
 		reply = req.usage(fmt.Sprintf("%s takes %s.", code("/"+p.cmd.word), p.cmd.takes))
@@ -177,9 +174,13 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 	if reply == "" {
 		return
 	}
-	messageID := r.send(ctx, u.ChatID, reply)
-	if ro := req.rollout; ro != nil && messageID != 0 && r.cfg.Progress != nil {
-		go r.cfg.Progress.Track(ctx, u.ChatID, messageID, ro.namespace, ro.name, ro.op, ro.from, ro.to)
+	r.follow(ctx, u.ChatID, r.send(ctx, u.ChatID, reply), req.rollout)
+}
+
+// follow has the reply messageID follow the rollout ro, if any.
+func (r *Router) follow(ctx context.Context, chatID int64, messageID int, ro *progress.Rollout) {
+	if ro != nil && messageID != 0 && r.cfg.Progress != nil {
+		go r.cfg.Progress.Track(ctx, chatID, messageID, *ro)
 	}
 }
 
@@ -230,3 +231,5 @@ func (r *Router) send(ctx context.Context, chatID int64, text string) (messageID
 }
 
 func isPrivate(u bot.Update) bool { return u.ChatType == "private" }
+
+func identityOf(u bot.Update) access.Identity { return identity.For(u.UserID, u.ChatID) }

@@ -87,8 +87,8 @@ func TestCommands(t *testing.T) {
 		{name: "whoami", text: "/whoami", want: []string{"Telegram ID: <code>1</code> (@alice)\nKubernetes user: <code>telegram:1</code>\n" +
 			"Groups: <code>telegram:chat:100, telegram:users</code>\nThis chat's namespace: <b>default</b>"}},
 		{name: "cancel with nothing open", text: "/cancel", want: []string{"Nothing to cancel."}},
-		{name: "unknown command", text: "/deploy web", want: []string{"I don't know <code>/deploy</code>. Send /help to see what I can do."}},
-		{name: "unknown command in a group", group: true, text: "/deploy", want: []string{"I don't know <code>/deploy</code>. Send /help to see what I can do."}},
+		{name: "unknown command", text: "/upgrade web", want: []string{"I don't know <code>/upgrade</code>. Send /help to see what I can do."}},
+		{name: "unknown command in a group", group: true, text: "/upgrade", want: []string{"I don't know <code>/upgrade</code>. Send /help to see what I can do."}},
 		{name: "another bot's command", group: true, text: "/scale@otherbot web 1", existing: []runtime.Object{ready}},
 		{name: "chatter in private", text: "hi there", want: []string{"I understand commands. Send /help to see them."}},
 		{name: "chatter in a group", group: true, text: "hi there"},

@@ -51,7 +51,7 @@ func runScale(ctx context.Context, r *Router, req *request) string {
 	case from == to:
 		return fmt.Sprintf("%s already has %d replicas in %s.", bold(name), to, bold(namespace))
 	}
-	req.rollout = &rollout{namespace: namespace, name: name, op: progress.OperationScale, from: from, to: to}
+	req.rollout = &progress.Rollout{Op: progress.OperationScale, Namespace: namespace, Name: name, From: from, To: to}
 	return fmt.Sprintf("%s scaled %d → %d in %s", bold(name), from, to, bold(namespace))
 }
 

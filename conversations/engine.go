@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
@@ -66,6 +67,13 @@ type Apps interface {
 	List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error)
 	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
 	Delete(ctx context.Context, namespace, name string, a apps.Audit) error
+	SetImage(ctx context.Context, namespace, name, image string, a apps.Audit) (before, after *v1alpha1.TeleApp, err error)
+}
+
+// Progress follows a rollout a flow started by editing the flow's last
+// message; *progress.Tracker provides it.
+type Progress interface {
+	Track(ctx context.Context, chatID int64, messageID int, ro progress.Rollout)
 }
 
 // Authorizer decides whether an identity may do a verb on TeleApps in a
@@ -104,6 +112,8 @@ type Config struct {
 	SweepInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Progress, when set, follows the rollouts the flows start.
+	Progress Progress
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -144,7 +154,7 @@ func NewEngine(cfg Config) *Engine {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{}}
-	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), nsFlow()} {
+	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), nsFlow()} {
 		e.flows[f.Name] = f
 	}
 	return e
@@ -459,8 +469,12 @@ func (e *Engine) finish(ctx context.Context, c *Conv, text string, pressed bool)
 	} else {
 		e.stripMenu(ctx, c.s, "")
 	}
-	if _, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text}); err != nil {
+	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text})
+	if err != nil {
 		return fmt.Errorf("send %s result: %w", c.s.Flow, err)
+	}
+	if c.follow != nil && e.cfg.Progress != nil {
+		go e.cfg.Progress.Track(ctx, c.s.ChatID, id, *c.follow)
 	}
 	return nil
 }

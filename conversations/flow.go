@@ -10,6 +10,7 @@ import (
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/identity"
+	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 )
@@ -76,6 +77,7 @@ type Conv struct {
 	s      *session
 	update bot.Update
 	done   string
+	follow *progress.Rollout
 }
 
 // Get returns a value collected (or preset) earlier, "" if none.
@@ -101,6 +103,9 @@ func (c *Conv) Apps() Apps { return c.e.cfg.Apps }
 // Done sets the message that ends the flow (HTML).
 func (c *Conv) Done(format string, args ...any) { c.done = fmt.Sprintf(format, args...) }
 
+// Follow has the message that ends the flow follow the rollout ro.
+func (c *Conv) Follow(ro progress.Rollout) { c.follow = &ro }
+
 // Identity is who the user is to Kubernetes.
 func (c *Conv) Identity() access.Identity { return identity.For(c.s.UserID, c.s.ChatID) }
 
@@ -124,7 +129,7 @@ func (c *Conv) AllowIn(ctx context.Context, verb, namespace string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &denied):
-		return End("⛔ %s.", esc(capitalise(denied.Error())))
+		return End("%s", identity.Refusal(denied))
 	default:
 		return fmt.Errorf("authorize %s in %s: %w", verb, namespace, err)
 	}

@@ -412,6 +412,9 @@ func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app
 	} else {
 		c.forgetProgress(key)
 	}
+	if err := c.recordRevision(ctx, app, &status); err != nil {
+		return err
+	}
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}

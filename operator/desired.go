@@ -14,6 +14,11 @@ import (
 // containerName is the name of the one container of every owned Deployment.
 const containerName = "app"
 
+// AnnotationRestartedAt is the pod template annotation that kubectl rollout
+// restart sets; teleop copies spec.restartedAt into it, so a restart asked of
+// the TeleApp is the same rolling restart kubectl users know.
+const AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
+
 // selectorLabels select the pods of a TeleApp; they are immutable on a
 // Deployment, so they hold only the name.
 func selectorLabels(app *v1alpha1.TeleApp) map[string]string {
@@ -64,7 +69,7 @@ func newDeployment(app *v1alpha1.TeleApp) *appsv1.Deployment {
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(app)},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: ownedLabels(app)},
+				ObjectMeta: metav1.ObjectMeta{Labels: ownedLabels(app), Annotations: restartAnnotation(app)},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{desiredContainer(app)}},
 			},
 		},
@@ -84,6 +89,7 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool
 	}
 	changed = mergeLabels(&current.Labels, ownedLabels(app)) || changed
 	changed = mergeLabels(&current.Spec.Template.Labels, ownedLabels(app)) || changed
+	changed = mergeLabels(&current.Spec.Template.Annotations, restartAnnotation(app)) || changed
 
 	want := desiredContainer(app)
 	containers := current.Spec.Template.Spec.Containers
@@ -109,6 +115,16 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool
 		changed = true
 	}
 	return changed
+}
+
+// restartAnnotation is the pod template annotation that carries
+// spec.restartedAt; none while the TeleApp was never restarted, so that a
+// restart made on the Deployment with kubectl is not undone.
+func restartAnnotation(app *v1alpha1.TeleApp) map[string]string {
+	if app.Spec.RestartedAt == "" {
+		return nil
+	}
+	return map[string]string{AnnotationRestartedAt: app.Spec.RestartedAt}
 }
 
 // newService is the ClusterIP Service of a TeleApp with a port; nil without.
@@ -162,7 +178,8 @@ func reconcileService(app *v1alpha1.TeleApp, current *corev1.Service) bool {
 	return changed
 }
 
-// mergeLabels adds or corrects want in *have, keeping other labels.
+// mergeLabels adds or corrects want in *have, keeping other labels (or
+// annotations).
 func mergeLabels(have *map[string]string, want map[string]string) bool {
 	changed := false
 	for k, v := range want {

@@ -1,7 +1,9 @@
 // Package console is a terminal transport for the bot engine: lines typed
 // on an io.Reader become updates from one configured chat and user, and
 // replies are printed as plain text on an io.Writer, with inline buttons as
-// numbered choices that are picked by typing their number.
+// choices #1, #2, ... picked by typing "#" and the number. A plain number is
+// always typed text: "4" answers "how many replicas?" with 4, never with the
+// fourth button.
 package console
 
 import (
@@ -50,8 +52,8 @@ func New(cfg Config) *Console {
 func (c *Console) Messenger() bot.Messenger { return (*messenger)(c) }
 
 // Run reads lines until the reader ends (returning nil) or ctx ends, and
-// hands each line to h as an update, one at a time. A number that names a
-// choice of the latest buttons presses that button.
+// hands each line to h as an update, one at a time. "#N" naming a choice of
+// the latest buttons presses that button.
 func (c *Console) Run(ctx context.Context, h bot.Handler) error {
 	lines := make(chan string)
 	readErr := make(chan error, 1)
@@ -97,7 +99,7 @@ func (c *Console) update(line string) (bot.Update, bool) {
 		ID: c.lastUpdate, ChatID: c.cfg.ChatID, ChatType: "private",
 		UserID: c.cfg.UserID, Username: c.cfg.Username,
 	}
-	if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(c.choices) {
+	if n, ok := choice(line); ok && n >= 1 && n <= len(c.choices) {
 		c.lastQuery++
 		u.MessageID = c.choicesMsg
 		u.Callback = &bot.Callback{ID: "console-" + strconv.Itoa(c.lastQuery), Data: c.choices[n-1].Data}
@@ -107,6 +109,19 @@ func (c *Console) update(line string) (bot.Update, bool) {
 	u.MessageID = c.lastMsg
 	u.Text = line
 	return u, true
+}
+
+// ChoicePrefix marks a typed line as the choice of a button.
+const ChoicePrefix = "#"
+
+// choice reads "#N", with or without a space after the "#".
+func choice(line string) (int, bool) {
+	rest, ok := strings.CutPrefix(line, ChoicePrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(rest))
+	return n, err == nil
 }
 
 // messenger is the Console seen as a bot.Messenger.
@@ -137,7 +152,7 @@ func (m *messenger) Send(_ context.Context, r bot.Reply) (int, error) {
 		c.remember(id, r)
 	}
 	for i, b := range flatten(r.Buttons) {
-		fmt.Fprintf(&out, "  [%d] %s\n", i+1, b.Text)
+		fmt.Fprintf(&out, "  [%s%d] %s\n", ChoicePrefix, i+1, b.Text)
 	}
 	if _, err := io.WriteString(c.cfg.Out, out.String()); err != nil {
 		return 0, fmt.Errorf("console: write: %w", err)

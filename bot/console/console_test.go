@@ -54,16 +54,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 			wantData:   []string{""},
 		},
 		{
-			name:  "pressing Yes by number",
-			input: "/delete web\n1\n",
-			wantOutput: "Delete web?\n  [1] Yes\n  [2] No\n" +
+			name:  "pressing Yes by #number",
+			input: "/delete web\n#1\n",
+			wantOutput: "Delete web?\n  [#1] Yes\n  [#2] No\n" +
 				"  (deleting web)\n[chat -100] web was deleted by @alice\n(edited) web deleted\n",
 			wantData: []string{"", "delete:web:yes"},
 		},
 		{
-			name:       "pressing No by number",
-			input:      "/delete web\n2\n",
-			wantOutput: "Delete web?\n  [1] Yes\n  [2] No\n(edited) kept web\n",
+			name:       "pressing No by # number",
+			input:      "/delete web\n# 2\n",
+			wantOutput: "Delete web?\n  [#1] Yes\n  [#2] No\n(edited) kept web\n",
 			wantData:   []string{"", "delete:web:no"},
 		},
 		{
@@ -74,14 +74,22 @@ func TestConsoleEndToEnd(t *testing.T) {
 		},
 		{
 			name:       "choices end when the buttons are edited away",
-			input:      "/delete web\n2\n1\n",
-			wantOutput: "Delete web?\n  [1] Yes\n  [2] No\n(edited) kept web\nyou wrote 1\n",
+			input:      "/delete web\n#2\n#1\n",
+			wantOutput: "Delete web?\n  [#1] Yes\n  [#2] No\n(edited) kept web\nyou wrote #1\n",
 			wantData:   []string{"", "delete:web:no", ""},
 		},
 		{
-			name:       "a number out of range is text",
-			input:      "/delete web\n3\n",
-			wantOutput: "Delete web?\n  [1] Yes\n  [2] No\nyou wrote 3\n",
+			name:       "a choice out of range is text",
+			input:      "/delete web\n#3\n",
+			wantOutput: "Delete web?\n  [#1] Yes\n  [#2] No\nyou wrote #3\n",
+			wantData:   []string{"", ""},
+		},
+		{
+			// The /scale conversation shows buttons 3 4 6 7 10: typing 4
+			// means 4 replicas, not the fourth button (7).
+			name:       "a plain number is text even while buttons show",
+			input:      "/delete web\n2\n",
+			wantOutput: "Delete web?\n  [#1] Yes\n  [#2] No\nyou wrote 2\n",
 			wantData:   []string{"", ""},
 		},
 	}

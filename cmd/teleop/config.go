@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ type config struct {
 	healthAddr          string
 	logFormat           string
 	logLevel            string
+	logFile             string
 	conversationTimeout time.Duration
 
 	// inbound limits: what one user and one chat may send (per second, burst)
@@ -113,6 +115,7 @@ var envFor = map[string]string{
 	"health-addr":           "TELEOP_HEALTH_ADDR",
 	"log-format":            "TELEOP_LOG_FORMAT",
 	"log-level":             "TELEOP_LOG_LEVEL",
+	"log-file":              "TELEOP_LOG_FILE",
 	"conversation-timeout":  "TELEOP_CONVERSATION_TIMEOUT",
 	"user-rate":             "TELEOP_USER_RATE",
 	"user-burst":            "TELEOP_USER_BURST",
@@ -148,6 +151,7 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of /healthz and /readyz; empty disables")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFile, "log-file", "", "file logs are appended to; stderr when empty (console: "+consoleLogFile()+" unless --log-level is given)")
 	fs.DurationVar(&c.conversationTimeout, "conversation-timeout", 10*time.Minute, "how long an idle conversation stays open")
 	fs.Float64Var(&c.userRate, "user-rate", bot.DefaultUserRate, "updates per second one Telegram user may send; more are dropped")
 	fs.IntVar(&c.userBurst, "user-burst", bot.DefaultUserBurst, "updates one Telegram user may send at once")
@@ -174,10 +178,25 @@ func parseConfig(name string, args []string, console bool, getenv func(string) s
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
+	if console && c.logFile == "" && !given(fs, getenv, "log-level") {
+		// The console's screen is the chat: logs would interleave with it.
+		c.logFile = consoleLogFile()
+	}
 	if err := c.loadToken(); err != nil {
 		return nil, err
 	}
 	return c, c.validate()
+}
+
+// consoleLogFile is where the console logs unless told otherwise.
+func consoleLogFile() string { return filepath.Join(os.TempDir(), "teleop-console.log") }
+
+// given reports whether the flag name was set, on the command line or
+// through its environment variable.
+func given(fs *flag.FlagSet, getenv func(string) string, name string) bool {
+	set := getenv(envFor[name]) != ""
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {

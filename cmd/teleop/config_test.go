@@ -120,3 +120,29 @@ func TestParseConfigRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleLogsToAFile: the console's screen is the chat, so its logs go
+// to a file unless a log level or file is asked for; run logs to stderr.
+func TestConsoleLogsToAFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		console bool
+		args    []string
+		env     map[string]string
+		want    string
+	}{
+		{name: "console by default", console: true, want: consoleLogFile()},
+		{name: "console with --log-level", console: true, args: []string{"--log-level=debug"}, want: ""},
+		{name: "console with TELEOP_LOG_LEVEL", console: true, env: map[string]string{"TELEOP_LOG_LEVEL": "warn"}, want: ""},
+		{name: "console with --log-file", console: true, args: []string{"--log-file=/tmp/x.log"}, want: "/tmp/x.log"},
+		{name: "run by default", want: ""},
+		{name: "run with TELEOP_LOG_FILE", env: map[string]string{"TELEOP_LOG_FILE": "/var/log/teleop.log"}, want: "/var/log/teleop.log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig("x", tt.args, tt.console, envOf(tt.env))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.logFile)
+		})
+	}
+}

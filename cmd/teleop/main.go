@@ -61,7 +61,12 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		log := newLogger(cfg, stderr)
+		log, closeLog, err := newLogger(cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "teleop %s: %v\n", args[0], err)
+			return 1
+		}
+		defer closeLog()
 		slog.SetDefault(log)    // packages that log through slog's default use the same format
 		klog.SetSlogLogger(log) // and so does client-go
 		if console {
@@ -92,12 +97,22 @@ func printFlags(w io.Writer, name string, console bool) {
 	})
 }
 
-func newLogger(cfg *config, w io.Writer) *slog.Logger {
+// newLogger logs to --log-file when set, else to w, and returns what closes
+// the file.
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, func(), error) {
+	closeLog := func() {}
+	if cfg.logFile != "" {
+		f, err := os.OpenFile(cfg.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open --log-file: %w", err)
+		}
+		w, closeLog = f, func() { _ = f.Close() }
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.logLevel)) // checked by validate
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), closeLog, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), closeLog, nil
 }

@@ -177,6 +177,11 @@ func runConsole(ctx context.Context, cfg *config, in io.Reader, out io.Writer, l
 		return err
 	}
 	c := console.New(console.Config{In: in, Out: out, ChatID: chat, UserID: user, Username: "console"})
+	fmt.Fprintf(out, "teleop console: you are Telegram user %d in chat %d. Send /help to begin; "+
+		"press a button by typing %s and its number (%s1); Ctrl-D ends.\n", user, chat, console.ChoicePrefix, console.ChoicePrefix)
+	if cfg.logFile != "" {
+		fmt.Fprintf(out, "Logs go to %s.\n", cfg.logFile)
+	}
 	cfg.notifyChats = append(cfg.notifyChats, chat)
 	return p.lead(ctx, c, "")
 }
@@ -256,6 +261,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		// /ns reads namespaces from this cache: no List per prompt.
 		ClusterNamespaces: namespaceInformers.Core().V1().Namespaces().Lister(),
 		Timeout:           p.cfg.conversationTimeout,
+		Progress:          tracker,
 		Logger:            p.log,
 	})
 	p.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -272,6 +278,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Conversations: engine,
 		Messenger:     messenger,
 		Progress:      tracker,
+		Buttons:       p.state,
 		Metrics:       commands.NewMetrics(p.registry),
 		Logger:        p.log,
 	})

@@ -6,6 +6,9 @@ package identity
 
 import (
 	"strconv"
+	"strings"
+
+	"github.com/teleop/teleop/bot"
 
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
@@ -41,4 +44,14 @@ func Audit(userID int64, username, command string, updateID int64) apps.Audit {
 		Command:   command,
 		RequestID: "telegram-update-" + strconv.FormatInt(updateID, 10),
 	}
+}
+
+// Refusal is the reply to a user the API server refused: what permission is
+// missing, in Telegram HTML. The commands and the conversations both give it.
+func Refusal(denied *access.DeniedError) string {
+	text := denied.Error()
+	if text != "" {
+		text = strings.ToUpper(text[:1]) + text[1:]
+	}
+	return "⛔ " + bot.EscapeHTML(text) + "."
 }

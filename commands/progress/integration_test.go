@@ -394,7 +394,7 @@ func TestLiveProgressOfAScale(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tracker.Track(ctx, chat, msgID, w.ns, "web", progress.OperationScale, 1, 5)
+		tracker.Track(ctx, chat, msgID, progress.Rollout{Op: progress.OperationScale, Namespace: w.ns, Name: "web", From: 1, To: 5})
 	}()
 	select {
 	case <-done:

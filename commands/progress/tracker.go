@@ -24,9 +24,29 @@ type Operation string
 
 // The operations whose rollout is tracked.
 const (
-	OperationCreate Operation = "create"
-	OperationScale  Operation = "scale"
+	OperationCreate   Operation = "create"
+	OperationScale    Operation = "scale"
+	OperationDeploy   Operation = "deploy"
+	OperationRestart  Operation = "restart"
+	OperationRollback Operation = "rollback"
 )
+
+// Rollout is a change made from the chat whose progress its reply follows.
+type Rollout struct {
+	Op              Operation
+	Namespace, Name string
+	// From and To are the desired replicas before and after a scale; To
+	// is the desired count of the other operations (From is ignored).
+	From, To int32
+	// Image is the image rolled out by a deploy or rollback.
+	Image string
+	// Generation is the TeleApp's metadata.generation the change made; a
+	// status of an older generation says nothing about it. Zero for create
+	// and scale, which recognise their change by the replica count.
+	Generation int64
+	// Undo, when set, is offered on the reply if the rollout gets stuck.
+	Undo *bot.Button
+}
 
 // Defaults of TrackerOptions.
 const (
@@ -118,23 +138,22 @@ func (t *Tracker) subscribe(key cache.ObjectName) (<-chan struct{}, func()) {
 	}
 }
 
-// Track edits message messageID of chatID as the rollout of namespace/name
-// after op (from → to replicas; from is ignored for a create) moves on. It
+// Track edits message messageID of chatID as the rollout ro moves on. It
 // blocks until the rollout ended, failed, the TeleApp was deleted, the
 // tracker gave up, or ctx ended: call it in a goroutine, with a context that
 // outlives the update being handled. Edits are at least EditInterval apart
 // and only made when the text changes; the final text is always shown.
-func (t *Tracker) Track(ctx context.Context, chatID int64, messageID int, namespace, name string, op Operation, from, to int32) {
-	key := cache.ObjectName{Namespace: namespace, Name: name}
+func (t *Tracker) Track(ctx context.Context, chatID int64, messageID int, ro Rollout) {
+	key := cache.ObjectName{Namespace: ro.Namespace, Name: ro.Name}
 	changed, unsubscribe := t.subscribe(key)
 	defer unsubscribe()
-	r := &rollout{op: op, name: name, from: from, to: to, started: t.opts.Clock.Now(), now: t.opts.Clock.Now}
+	r := &rollout{Rollout: ro, started: t.opts.Clock.Now(), now: t.opts.Clock.Now}
 	giveUp := t.opts.Clock.NewTimer(t.opts.GiveUpAfter)
 	defer giveUp.Stop()
 	var shown string
 	var lastEdit time.Time
 	for {
-		text, done := r.describe(t.lister.TeleApps(namespace).Get(name))
+		text, done := r.describe(t.lister.TeleApps(ro.Namespace).Get(ro.Name))
 		if text != shown {
 			if wait := t.opts.EditInterval - t.opts.Clock.Since(lastEdit); wait > 0 {
 				// Too soon after the last edit: look again when it is time,
@@ -144,7 +163,11 @@ func (t *Tracker) Track(ctx context.Context, chatID int64, messageID int, namesp
 				}
 				continue
 			}
-			if _, err := t.messenger.Send(ctx, bot.Reply{ChatID: chatID, EditMessageID: messageID, Text: text}); err != nil {
+			reply := bot.Reply{ChatID: chatID, EditMessageID: messageID, Text: text}
+			if r.stuck && ro.Undo != nil {
+				reply.Buttons = [][]bot.Button{{*ro.Undo}}
+			}
+			if _, err := t.messenger.Send(ctx, reply); err != nil {
 				slog.Warn("progress edit failed, no longer tracking", "teleapp", key, "chat", chatID, "message", messageID, "err", err)
 				return
 			}
@@ -174,67 +197,111 @@ func (t *Tracker) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// rollout is one tracked /create or /scale.
+// rollout is one tracked change.
 type rollout struct {
-	op       Operation
-	name     string
-	from, to int32
-	started  time.Time
-	now      func() time.Time
+	Rollout
+	started time.Time
+	now     func() time.Time
 	// seen is set once the informer shows the change tracked (the created
-	// TeleApp, the new replica count): before, its cache is behind the
-	// command and its state says nothing about this rollout.
-	seen   bool
+	// TeleApp, the new replica count, the generation written): before, its
+	// cache is behind the command and its state says nothing about this
+	// rollout.
+	seen bool
+	// stuck is set when the rollout ended without coming up.
+	stuck  bool
 	gaveUp bool
 }
 
 // describe words the rollout's state for the reply, and says whether the
 // rollout is over (ready, failed, deleted, given up).
 func (r *rollout) describe(app *v1alpha1.TeleApp, err error) (string, bool) {
-	name := "<b>" + html.EscapeString(r.name) + "</b>"
+	name := "<b>" + html.EscapeString(r.Name) + "</b>"
 	switch {
 	case apierrors.IsNotFound(err) && r.seen:
 		return fmt.Sprintf("🗑 %s was deleted.", name), true
 	case apierrors.IsNotFound(err):
-		return r.underWay(name, "", 0)
+		return r.underWay(name, nil)
 	case err != nil:
 		return fmt.Sprintf("⚠️ cannot follow %s: %s", name, html.EscapeString(err.Error())), true
 	}
 	desired := ptr.Deref(app.Spec.Replicas, 1)
-	if r.op == OperationCreate || desired == r.to {
+	if r.Op == OperationCreate || (r.Generation == 0 && desired == r.To) || (r.Generation != 0 && app.Generation >= r.Generation) {
 		r.seen = true
 	}
 	if !r.seen {
-		return r.underWay(name, app.Spec.Image, app.Status.ReadyReplicas)
+		return r.underWay(name, app)
 	}
-	r.to = desired // someone may have scaled again since
+	r.To = desired // someone may have scaled again since
+	if r.changesImage() && app.Spec.Image != r.Image {
+		return fmt.Sprintf("ℹ️ The image of %s was changed again, to %s; I stopped following %s.",
+			name, code(app.Spec.Image), code(r.Image)), true
+	}
 	if app.Status.ObservedGeneration == app.Generation {
 		switch app.Status.Phase {
 		case v1alpha1.PhaseReady:
-			return fmt.Sprintf("✅ %s is ready: %d/%d in %s", name, app.Status.ReadyReplicas, desired, r.elapsed()), true
+			return r.ready(name, app), true
 		case v1alpha1.PhaseDegraded, v1alpha1.PhaseFailed:
+			r.stuck = true
+			if r.changesImage() || r.Op == OperationRestart {
+				return fmt.Sprintf("❌ %s is stuck: %s", name, problemOf(app)), true
+			}
 			return fmt.Sprintf("❌ %s did not come up: %s", name, problemOf(app)), true
 		}
 	}
-	return r.underWay(name, app.Spec.Image, app.Status.ReadyReplicas)
+	return r.underWay(name, app)
+}
+
+// changesImage tells the operations that roll out an image.
+func (r *rollout) changesImage() bool {
+	return r.Op == OperationDeploy || r.Op == OperationRollback
+}
+
+// ready words a rollout that ended well.
+func (r *rollout) ready(name string, app *v1alpha1.TeleApp) string {
+	counts := fmt.Sprintf("%d/%d in %s", app.Status.ReadyReplicas, r.To, r.elapsed())
+	switch {
+	case r.changesImage():
+		return fmt.Sprintf("✅ %s is on %s: %s", name, code(r.Image), counts)
+	case r.Op == OperationRestart:
+		return fmt.Sprintf("✅ %s restarted: %s", name, counts)
+	}
+	return fmt.Sprintf("✅ %s is ready: %s", name, counts)
 }
 
 // underWay words a rollout that has not ended, and ends it when the tracker
-// gave up waiting.
-func (r *rollout) underWay(name, image string, ready int32) (string, bool) {
+// gave up waiting. app is nil while the TeleApp is not in the cache yet.
+func (r *rollout) underWay(name string, app *v1alpha1.TeleApp) (string, bool) {
+	var status v1alpha1.TeleAppStatus
+	image := ""
+	if app != nil {
+		status, image = app.Status, app.Spec.Image
+	}
 	if r.gaveUp {
 		return fmt.Sprintf("⏳ %s: %d/%d ready after %s; I stopped watching. /status %s shows more.",
-			name, ready, r.to, r.elapsed(), html.EscapeString(r.name)), true
+			name, status.ReadyReplicas, r.To, r.elapsed(), html.EscapeString(r.Name)), true
 	}
-	verb := fmt.Sprintf("Scaling %s %d → %d", name, r.from, r.to)
-	if r.op == OperationCreate {
-		verb = "Created " + name
+	switch r.Op {
+	case OperationCreate:
+		verb := "Created " + name
 		if image != "" {
 			verb += " (" + html.EscapeString(image) + ")"
 		}
+		return fmt.Sprintf("⏳ %s… %d/%d ready", verb, status.ReadyReplicas, r.To), false
+	case OperationScale:
+		return fmt.Sprintf("⏳ Scaling %s %d → %d… %d/%d ready", name, r.From, r.To, status.ReadyReplicas, r.To), false
 	}
-	return fmt.Sprintf("⏳ %s… %d/%d ready", verb, ready, r.to), false
+	verb := "Restarting " + name
+	if r.changesImage() {
+		verb = fmt.Sprintf("Rolling out %s to %s", code(r.Image), name)
+	}
+	if !r.seen || app.Status.ObservedGeneration != app.Generation {
+		return fmt.Sprintf("⏳ %s…", verb), false
+	}
+	old := max(status.Replicas-status.UpdatedReplicas, 0)
+	return fmt.Sprintf("⏳ %s… %d/%d updated, %d ready, %d old", verb, status.UpdatedReplicas, r.To, status.ReadyReplicas, old), false
 }
+
+func code(s string) string { return "<code>" + html.EscapeString(s) + "</code>" }
 
 func (r *rollout) elapsed() string {
 	return fmt.Sprintf("%d s", int(r.now().Sub(r.started).Round(time.Second).Seconds()))

@@ -71,7 +71,7 @@ func track(t *testing.T, opts TrackerOptions, op Operation, from, to int32, apps
 	h := &trackHarness{t: t, client: client, emu: emu, msgID: msgID, tracked: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(h.tracked)
-		tracker.Track(ctx, chat, msgID, "default", "web", op, from, to)
+		tracker.Track(ctx, chat, msgID, Rollout{Op: op, Namespace: "default", Name: "web", From: from, To: to})
 	}()
 	return h
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/teleop/teleop/operator/actor"
 	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
@@ -263,7 +264,7 @@ func (c *Controller) replicasActor(ctx context.Context, app *v1alpha1.TeleApp) s
 		}
 		meta = live.ObjectMeta
 	}
-	return actorOf(meta, "spec", "replicas")
+	return actor.Of(meta, "spec", "replicas").By
 }
 
 // settledPhase returns the TeleApp's phase class when it differs from prev

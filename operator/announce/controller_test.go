@@ -277,7 +277,10 @@ func TestAnnouncesTransitionsOnce(t *testing.T) {
 					a.Spec.Replicas = ptr.To[int32](1)
 					a.Generation++
 					a.Annotations[apps.AnnotationLastChangedBy] = "telegram:123 (@alice)"
-					a.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-create", 0, imageField), managed("teleop-apps", 9, chatWrite)}
+					a.ManagedFields = []metav1.ManagedFieldsEntry{{
+						Manager: "teleop-apps", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+						FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:teleop.io/last-changed-by":{}}},"f:spec":{"f:replicas":{}}}`)},
+					}}
 				})
 				h.mustSync("web")
 			},

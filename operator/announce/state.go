@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
 )
 
 // AnnotationAnnounced keeps, on each TeleApp, what was last announced about
@@ -120,4 +122,14 @@ func reasonOf(app *v1alpha1.TeleApp) string {
 func blamedPod(app *v1alpha1.TeleApp) string {
 	pod := regexp.MustCompile(`\b` + regexp.QuoteMeta(app.Name) + `-[a-z0-9]{1,10}-[a-z0-9]{5}\b`)
 	return pod.FindString(app.Status.Message)
+}
+
+// deletedBy names who deleted the TeleApp when the cluster can tell: a
+// deletion leaves no trace in managedFields, but operator/apps writes its
+// audit annotations just before deleting for a chat user.
+func deletedBy(app *v1alpha1.TeleApp) string {
+	if strings.HasPrefix(app.Annotations[apps.AnnotationLastCommand], "/delete") {
+		return app.Annotations[apps.AnnotationLastChangedBy]
+	}
+	return ""
 }

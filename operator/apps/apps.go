@@ -31,9 +31,12 @@ const (
 
 // Event reasons recorded on the TeleApp for every change made through this package.
 const (
-	ReasonCreatedFromChat = "CreatedFromChat"
-	ReasonScaledFromChat  = "ScaledFromChat"
-	ReasonDeletedFromChat = "DeletedFromChat"
+	ReasonCreatedFromChat    = "CreatedFromChat"
+	ReasonScaledFromChat     = "ScaledFromChat"
+	ReasonDeletedFromChat    = "DeletedFromChat"
+	ReasonDeployedFromChat   = "DeployedFromChat"
+	ReasonRestartedFromChat  = "RestartedFromChat"
+	ReasonRolledBackFromChat = "RolledBackFromChat"
 )
 
 // maxCommandAnnotation bounds the command kept in the annotation, so a long
@@ -126,36 +129,52 @@ func (c *Client) List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp
 // before anything is written (ErrOutOfRange). A repeated RequestID returns ErrAlreadyApplied
 // with the current count as both from and to.
 func (c *Client) Scale(ctx context.Context, namespace, name string, ch ReplicaChange, a Audit) (from, to int32, err error) {
-	var scaled *v1alpha1.TeleApp
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		current, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		from = current.Spec.DesiredReplicas()
-		if a.appliedTo(current) {
-			to = from
-			return ErrAlreadyApplied
-		}
-		to64 := int64(from) + int64(ch.Delta)
+	before, scaled, err := c.update(ctx, namespace, name, a, func(app *v1alpha1.TeleApp) error {
+		to64 := int64(app.Spec.DesiredReplicas()) + int64(ch.Delta)
 		if ch.Set != nil {
 			to64 = int64(*ch.Set)
 		}
 		if err := v1alpha1.ValidateReplicas(to64); err != nil {
 			return fmt.Errorf("%w: %w", ErrOutOfRange, err)
 		}
-		to = int32(to64)
-		changed := current.DeepCopy()
-		changed.Spec.Replicas = ptr.To(to)
-		a.annotate(changed)
-		scaled, err = c.client.TeleopV1alpha1().TeleApps(namespace).Update(ctx, changed, metav1.UpdateOptions{})
-		return err
+		app.Spec.Replicas = ptr.To(int32(to64))
+		return nil
 	})
+	if before != nil {
+		from, to = before.Spec.DesiredReplicas(), before.Spec.DesiredReplicas()
+	}
 	if err != nil {
 		return from, to, fmt.Errorf("scale %s/%s: %w", namespace, name, err)
 	}
+	to = scaled.Spec.DesiredReplicas()
 	c.events.Eventf(scaled, corev1.EventTypeNormal, ReasonScaledFromChat, "%s ran %q: replicas %d → %d", a.Actor, a.Command, from, to)
 	return from, to, nil
+}
+
+// update writes mutate's change of a fresh copy of namespace/name together
+// with the audit annotations, retrying on conflict, and returns the object as
+// it was read last (nil when it could not be read) and as written. A request
+// already applied returns ErrAlreadyApplied; an error of mutate is returned
+// as it is, with nothing written.
+func (c *Client) update(ctx context.Context, namespace, name string, a Audit, mutate func(*v1alpha1.TeleApp) error) (before, after *v1alpha1.TeleApp, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		before = current
+		if a.appliedTo(current) {
+			return ErrAlreadyApplied
+		}
+		changed := current.DeepCopy()
+		if err := mutate(changed); err != nil {
+			return err
+		}
+		a.annotate(changed)
+		after, err = c.client.TeleopV1alpha1().TeleApps(namespace).Update(ctx, changed, metav1.UpdateOptions{})
+		return err
+	})
+	return before, after, err
 }
 
 // Delete deletes namespace/name. The audit annotations are written first, so

@@ -86,6 +86,14 @@ type TeleAppSpec struct {
 	// Notify lists who hears about this TeleApp.
 	// +optional
 	Notify *Notify `json:"notify,omitempty"`
+
+	// RestartedAt asks for a rolling restart: whenever it changes, teleop
+	// copies it into the pod template's kubectl.kubernetes.io/restartedAt
+	// annotation, as kubectl rollout restart does, and the pods are replaced
+	// one by one. Any new value (an RFC 3339 time by convention) restarts.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	RestartedAt string `json:"restartedAt,omitempty"`
 }
 
 // EnvVar is one environment variable of the container.
@@ -142,6 +150,44 @@ type TeleAppStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// History lists the images this TeleApp has run, oldest first, at most
+	// MaxHistory of them: a new revision each time spec.image changes. It is
+	// what a rollback goes back to.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	History []Revision `json:"history,omitempty"`
+}
+
+// MaxHistory bounds status.history.
+const MaxHistory = 10
+
+// Revision is one image a TeleApp ran.
+type Revision struct {
+	// Revision counts the images of this TeleApp from 1, one more each time
+	// spec.image changes (a rollback makes a new revision too).
+	// +kubebuilder:validation:Minimum=1
+	Revision int64 `json:"revision"`
+	// Image is spec.image of this revision.
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+	// ChangedAt is when spec.image was set to Image.
+	// +optional
+	ChangedAt *metav1.Time `json:"changedAt,omitempty"`
+	// ChangedBy is who set it: the chat user ("telegram:12345 (@alice)")
+	// for a change from a chat, else the field manager that wrote
+	// spec.image (kubectl-edit, kubectl-patch, ...); empty when unknown.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ChangedBy string `json:"changedBy,omitempty"`
+}
+
+// LatestRevision is the newest entry of status.history, nil when it is empty.
+func (s *TeleAppStatus) LatestRevision() *Revision {
+	if len(s.History) == 0 {
+		return nil
+	}
+	return &s.History[len(s.History)-1]
 }
 
 // TeleAppList is a list of TeleApps.

@@ -1,4 +1,9 @@
-package announce
+// Package actor tells from a TeleApp's managedFields who made the latest
+// change of a field, and when: the chat user when the change came through
+// operator/apps, else the field manager (kubectl-edit, kubectl-scale, ...).
+// The announcer names the actor of a scale or restart with it, the operator
+// the author of each revision in status.history.
+package actor
 
 import (
 	"encoding/json"
@@ -7,17 +12,24 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// actorOf tells who made the latest change of the spec field at path (e.g.
+// Change is who made the latest change of a field, and when.
+type Change struct {
+	// By is the chat user or the field manager; "" when nobody owns the field.
+	By string
+	// At is when the manager last wrote, to the second; zero when unknown.
+	At time.Time
+}
+
+// Of tells who made the latest change of the field at path (e.g.
 // "spec", "replicas"), reading the object's managedFields: the manager whose
 // entry owns the field and is the most recent. When that same write also set
 // apps.AnnotationLastChangedBy (a change from a chat through operator/apps), the
 // annotation names the person; otherwise the manager's name (kubectl-scale,
 // kubectl-edit, ...) is the best the cluster can tell.
-func actorOf(meta metav1.ObjectMeta, path ...string) string {
+func Of(meta metav1.ObjectMeta, path ...string) Change {
 	var latest *metav1.ManagedFieldsEntry
 	for i := range meta.ManagedFields {
 		entry := &meta.ManagedFields[i]
@@ -31,12 +43,13 @@ func actorOf(meta metav1.ObjectMeta, path ...string) string {
 		}
 	}
 	if latest == nil {
-		return ""
+		return Change{}
 	}
+	change := Change{By: managerName(latest), At: entryTime(latest)}
 	if by := meta.Annotations[apps.AnnotationLastChangedBy]; by != "" && owns(latest, "metadata", "annotations", apps.AnnotationLastChangedBy) {
-		return by
+		change.By = by
 	}
-	return managerName(latest)
+	return change
 }
 
 // managerName names the writer of a managedFields entry. kubectl scale
@@ -81,14 +94,4 @@ func owns(e *metav1.ManagedFieldsEntry, path ...string) bool {
 		}
 	}
 	return true
-}
-
-// deletedBy names who deleted the TeleApp when the cluster can tell: a
-// deletion leaves no trace in managedFields, but operator/apps writes its
-// audit annotations just before deleting for a chat user.
-func deletedBy(app *v1alpha1.TeleApp) string {
-	if strings.HasPrefix(app.Annotations[apps.AnnotationLastCommand], "/delete") {
-		return app.Annotations[apps.AnnotationLastChangedBy]
-	}
-	return ""
 }

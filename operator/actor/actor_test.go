@@ -1,4 +1,4 @@
-package announce
+package actor
 
 import (
 	"testing"
@@ -30,7 +30,7 @@ const (
 	chatWrite     = `{"f:metadata":{"f:annotations":{"f:teleop.io/last-changed-by":{},"f:teleop.io/last-command":{}}},"f:spec":{"f:replicas":{}}}`
 )
 
-func TestActorOf(t *testing.T) {
+func TestOf(t *testing.T) {
 	tests := []struct {
 		name        string
 		fields      []metav1.ManagedFieldsEntry
@@ -89,26 +89,7 @@ func TestActorOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			meta := metav1.ObjectMeta{ManagedFields: tt.fields, Annotations: tt.annotations}
-			assert.Equal(t, tt.want, actorOf(meta, tt.path...))
-		})
-	}
-}
-
-func TestDeletedBy(t *testing.T) {
-	tests := []struct {
-		name        string
-		annotations map[string]string
-		want        string
-	}{
-		{name: "deleted from a chat", annotations: map[string]string{apps.AnnotationLastCommand: "/delete web", apps.AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: "telegram:1 (@bob)"},
-		{name: "last chat command was a scale: kubectl deleted it", annotations: map[string]string{apps.AnnotationLastCommand: "/scale web 3", apps.AnnotationLastChangedBy: "telegram:1 (@bob)"}, want: ""},
-		{name: "never touched from a chat", want: ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			app := teleApp("web")
-			app.Annotations = tt.annotations
-			assert.Equal(t, tt.want, deletedBy(app))
+			assert.Equal(t, tt.want, Of(meta, tt.path...).By)
 		})
 	}
 }

@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/teleop/teleop/commands/progress"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apps"
+)
+
+// Restarter asks for a rolling restart; *apps.Client provides it.
+type Restarter interface {
+	Restart(ctx context.Context, namespace, name string, at time.Time, a apps.Audit) (*v1alpha1.TeleApp, error)
+}
+
+var restartCommand = &command{
+	word: "restart", usage: "/restart <name>", example: "/restart web",
+	summary: "replace an app's pods one by one (a rolling restart)",
+	takes:   "one name",
+	pattern: commandPattern("restart", `\s+(?<name>(?>\S+))`),
+	run:     runRestart,
+}
+
+func runRestart(ctx context.Context, r *Router, req *request) string {
+	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
+	if err != nil {
+		return r.failure(req, err, namespace, name)
+	}
+	if problem != "" {
+		return req.usage(problem)
+	}
+	if refusal := r.refusal(ctx, req, "patch", namespace); refusal != "" {
+		return refusal
+	}
+	app, err := r.cfg.Apps.Restart(ctx, namespace, name, time.Now(), req.audit())
+	switch {
+	case errors.Is(err, apps.ErrAlreadyApplied), errors.Is(err, apps.ErrUnchanged):
+		return fmt.Sprintf("Already done: %s was restarted at %s.", bold(name), esc(app.Spec.RestartedAt))
+	case err != nil:
+		return r.failure(req, err, namespace, name)
+	}
+	req.rollout = &progress.Rollout{Op: progress.OperationRestart, Namespace: namespace, Name: name, To: app.Spec.DesiredReplicas(), Generation: app.Generation}
+	return fmt.Sprintf("🔄 Restarting %s in %s: its pods are replaced one by one…", bold(name), bold(namespace))
+}
