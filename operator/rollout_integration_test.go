@@ -138,4 +138,3 @@ func revisions(h []v1alpha1.Revision) []int64 {
 	}
 	return out
 }
-

@@ -26,6 +26,8 @@ func FormatNotice(n announce.Notice) string {
 			icon = "📉"
 		}
 		return fmt.Sprintf("%s %s scaled %d → %d in %s%s", icon, name, n.FromReplicas, n.ToReplicas, ns, by(n.Actor))
+	case announce.KindRestarted:
+		return fmt.Sprintf("🔄 %s restarted in %s%s: its pods are replaced one by one", name, ns, by(n.Actor))
 	case announce.KindDeleted:
 		return fmt.Sprintf("🗑 %s deleted from %s%s", name, ns, by(n.Actor))
 	case announce.KindDegraded:

@@ -235,8 +235,13 @@ func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alph
 	next := prev
 	var notices []Notice
 	if desired := app.Spec.DesiredReplicas(); desired != prev.Replicas {
-		notices = append(notices, scaledNotice(app, prev.Replicas, c.replicasActor(ctx, app)))
+		notices = append(notices, scaledNotice(app, prev.Replicas, c.actor(ctx, app, "replicas")))
 		next.Replicas = desired
+		next.Generation = app.Generation
+	}
+	if app.Spec.RestartedAt != prev.RestartedAt {
+		notices = append(notices, restartedNotice(app, c.actor(ctx, app, "restartedAt")))
+		next.RestartedAt = app.Spec.RestartedAt
 		next.Generation = app.Generation
 	}
 	if phase, ok := c.settledPhase(key, app, prev.Phase); ok {
@@ -249,22 +254,22 @@ func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alph
 	return next, notices
 }
 
-// replicasActor tells who set the TeleApp's replicas last. The shared
-// TeleApp cache drops managedFields to save memory, so when the cached
-// object has none they are read from the API server: one read per scale
+// actor tells who set the TeleApp's spec field last. The shared TeleApp
+// cache drops managedFields to save memory, so when the cached object has
+// none they are read from the API server: one read per scale or restart
 // announced. Without them the actor is unknown, which is no reason not to
 // announce.
-func (c *Controller) replicasActor(ctx context.Context, app *v1alpha1.TeleApp) string {
+func (c *Controller) actor(ctx context.Context, app *v1alpha1.TeleApp, field string) string {
 	meta := app.ObjectMeta
 	if len(meta.ManagedFields) == 0 {
 		live, err := c.client.TeleopV1alpha1().TeleApps(app.Namespace).Get(ctx, app.Name, metav1.GetOptions{})
 		if err != nil {
-			slog.Warn("cannot read who scaled", "teleapp", app.Namespace+"/"+app.Name, "err", err)
+			slog.Warn("cannot read who changed the spec", "teleapp", app.Namespace+"/"+app.Name, "field", field, "err", err)
 			return ""
 		}
 		meta = live.ObjectMeta
 	}
-	return actor.Of(meta, "spec", "replicas").By
+	return actor.Of(meta, "spec", field).By
 }
 
 // settledPhase returns the TeleApp's phase class when it differs from prev

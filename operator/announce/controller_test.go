@@ -107,6 +107,8 @@ func summary(n Notice) string {
 	switch n.Kind {
 	case KindScaled:
 		return fmt.Sprintf("%s/%s scaled %d→%d by %s", n.Namespace, n.Name, n.FromReplicas, n.ToReplicas, n.Actor)
+	case KindRestarted:
+		return fmt.Sprintf("%s/%s restarted by %s", n.Namespace, n.Name, n.Actor)
 	case KindDegraded, KindFailed:
 		return fmt.Sprintf("%s/%s %s: %s (pod %s)", n.Namespace, n.Name, n.Kind, n.Message, n.Pod)
 	default:
@@ -286,6 +288,24 @@ func TestAnnouncesTransitionsOnce(t *testing.T) {
 			},
 			want:   map[string][]string{"1": {"default/web scaled 3→1 by telegram:123 (@alice)"}},
 			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 1, Generation: 2},
+		},
+		{
+			name: "a restart with kubectl names its field manager, once",
+			app:  teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+			steps: func(h *harness) {
+				h.update("web", func(a *v1alpha1.TeleApp) {
+					a.Spec.RestartedAt = "2026-12-03T18:00:00Z"
+					a.Generation++
+					a.ManagedFields = []metav1.ManagedFieldsEntry{{
+						Manager: "kubectl-patch", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+						FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:restartedAt":{}}}`)},
+					}}
+				})
+				h.mustSync("web")
+				h.mustSync("web")
+			},
+			want:   map[string][]string{"1": {"default/web restarted by kubectl-patch"}},
+			record: announced{Phase: v1alpha1.PhaseReady, Replicas: 3, Generation: 2, RestartedAt: "2026-12-03T18:00:00Z"},
 		},
 		{
 			name: "back to Ready after a rollout that held is announced again",

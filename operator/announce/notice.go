@@ -19,7 +19,9 @@ const (
 	KindDegraded Kind = "Degraded"
 	KindFailed   Kind = "Failed"
 	KindScaled   Kind = "Scaled"
-	KindDeleted  Kind = "Deleted"
+	// KindRestarted: spec.restartedAt changed, a rolling restart.
+	KindRestarted Kind = "Restarted"
+	KindDeleted   Kind = "Deleted"
 )
 
 // Notice is one announceable change of one TeleApp.
@@ -43,7 +45,7 @@ type Notice struct {
 	Message string
 	// Pod names the pod to blame, when the status names one.
 	Pod string
-	// Actor is who made a Scaled or Deleted change: "telegram:123 (@alice)"
+	// Actor is who made a Scaled, Restarted or Deleted change: "telegram:123 (@alice)"
 	// for a change from a chat, the field manager (e.g. "kubectl-scale") for
 	// one made with kubectl; empty when the cluster cannot tell.
 	Actor string

@@ -31,6 +31,8 @@ type announced struct {
 	Replicas int32 `json:"replicas"`
 	// Generation is the metadata.generation the record is about.
 	Generation int64 `json:"generation"`
+	// RestartedAt is the spec.restartedAt last announced.
+	RestartedAt string `json:"restartedAt,omitempty"`
 }
 
 func (a announced) encode() string {
@@ -55,7 +57,7 @@ func recorded(app *v1alpha1.TeleApp) (a announced, ok bool, err error) {
 // desired replicas (nothing to announce about them) and no announced phase,
 // so that its first Ready, Degraded or Failed is announced.
 func baseline(app *v1alpha1.TeleApp) announced {
-	return announced{Phase: v1alpha1.PhaseProgressing, Replicas: app.Spec.DesiredReplicas(), Generation: app.Generation}
+	return announced{Phase: v1alpha1.PhaseProgressing, Replicas: app.Spec.DesiredReplicas(), Generation: app.Generation, RestartedAt: app.Spec.RestartedAt}
 }
 
 // settledClass folds the phases that are not announced into Progressing.
@@ -101,6 +103,13 @@ func notice(app *v1alpha1.TeleApp, k Kind) Notice {
 func scaledNotice(app *v1alpha1.TeleApp, from int32, actor string) Notice {
 	n := notice(app, KindScaled)
 	n.FromReplicas, n.Actor = from, actor
+	return n
+}
+
+// restartedNotice is the notice of a rolling restart asked for by actor.
+func restartedNotice(app *v1alpha1.TeleApp, actor string) Notice {
+	n := notice(app, KindRestarted)
+	n.Actor = actor
 	return n
 }
 
