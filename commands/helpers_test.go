@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -288,6 +289,22 @@ func withStatus(phase v1alpha1.Phase, ready int32, message string) appOption {
 func withCondition(typ string, status metav1.ConditionStatus, reason, msg string) appOption {
 	return func(a *v1alpha1.TeleApp) {
 		a.Status.Conditions = append(a.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg})
+	}
+}
+
+// withHistory gives the app a history of images, the last one running:
+// the first set from a chat, the others with kubectl patch, a minute apart.
+func withHistory(images ...string) appOption {
+	return func(a *v1alpha1.TeleApp) {
+		for i, image := range images {
+			by := "kubectl-patch"
+			if i == 0 {
+				by = "telegram:1 (@alice)"
+			}
+			at := metav1.NewTime(time.Date(2026, 12, 3, 10, i+1, 0, 0, time.UTC))
+			a.Status.History = append(a.Status.History, v1alpha1.Revision{Revision: int64(i + 1), Image: image, ChangedAt: &at, ChangedBy: by})
+			a.Spec.Image = image
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ func TestCommands(t *testing.T) {
 		withCondition("Ready", metav1.ConditionTrue, "AllReady", "3/3 pods ready"),
 		withCondition("Degraded", metav1.ConditionFalse, "", ""))
 	failing := teleApp("default", "api", withStatus("Degraded", 1, `pod api-1: ImagePullBackOff "<nope>"`))
+	shipped := teleApp("default", "web", withHistory("nginx:1.26", "nginx:1.27"))
 	tests := []struct {
 		name       string
 		existing   []runtime.Object
@@ -78,6 +79,35 @@ func TestCommands(t *testing.T) {
 		{name: "delete missing", text: "/delete web", want: []string{"There is no app <b>web</b> in <b>default</b>. /list shows what there is."}},
 		{name: "delete by a viewer", existing: []runtime.Object{ready}, user: viewer, text: "/delete web",
 			want: []string{"⛔ You may not delete teleapps in namespace default: ask an admin for teleop-editor."}},
+		{name: "deploy", existing: []runtime.Object{shipped}, text: "/deploy web nginx:1.28",
+			want: []string{"🚀 Deploying <code>nginx:1.28</code> to <b>web</b> in <b>default</b> (was <code>nginx:1.27</code>)…"}, wantWrites: []string{"update default"}},
+		{name: "image is deploy", existing: []runtime.Object{shipped}, text: "/image web/web nginx:1.28",
+			want: []string{"There is no app <b>web</b> in <b>web</b>. /list shows what there is."}},
+		{name: "deploy the running image", existing: []runtime.Object{shipped}, text: "/deploy web nginx:1.27",
+			want: []string{"<b>web</b> already runs <code>nginx:1.27</code> in <b>default</b>; nothing changed. /restart web replaces its pods."}},
+		{name: "deploy by a viewer", existing: []runtime.Object{shipped}, user: viewer, text: "/deploy web nginx:1.28",
+			want: []string{"⛔ You may not patch teleapps in namespace default: ask an admin for teleop-editor."}},
+		{name: "bare deploy starts its flow", text: "/deploy", wantFlows: []flowStart{{"deploy", nil}}},
+		{name: "restart", existing: []runtime.Object{ready}, text: "/restart web",
+			want: []string{"🔄 Restarting <b>web</b> in <b>default</b>: its pods are replaced one by one…"}, wantWrites: []string{"update default"}},
+		{name: "restart by a viewer", existing: []runtime.Object{ready}, user: viewer, text: "/restart web",
+			want: []string{"⛔ You may not patch teleapps in namespace default: ask an admin for teleop-editor."}},
+		{name: "rollback to the previous image", existing: []runtime.Object{shipped}, text: "/rollback web",
+			want: []string{"↩️ Rolling <b>web</b> in <b>default</b> back to <code>nginx:1.26</code> (revision 1; was <code>nginx:1.27</code>)…"}, wantWrites: []string{"update default"}},
+		{name: "rollback to the running revision", existing: []runtime.Object{shipped}, text: "/rollback web 2",
+			want: []string{"<b>web</b> already runs <code>nginx:1.27</code> (revision 2) in <b>default</b>; nothing changed."}},
+		{name: "rollback to an unknown revision", existing: []runtime.Object{shipped}, text: "/rollback web 9",
+			want: []string{"<b>web</b> has no revision 9 in <b>default</b>; /history web lists them. Nothing changed."}},
+		{name: "rollback by a viewer", existing: []runtime.Object{shipped}, user: viewer, text: "/rollback web",
+			want: []string{"⛔ You may not patch teleapps in namespace default: ask an admin for teleop-editor."}},
+		{name: "history", existing: []runtime.Object{shipped}, user: viewer, text: "/history web", want: []string{
+			"History of <b>web</b> in <b>default</b>, newest first:\n<b>2</b> <code>nginx:1.27</code> — 2026-12-03 10:02:00 UTC by kubectl-patch ← running\n" +
+				"<b>1</b> <code>nginx:1.26</code> — 2026-12-03 10:01:00 UTC by telegram:1 (@alice)\n" +
+				"/rollback web goes back to the previous image; /rollback web &lt;revision&gt; to any of these."}},
+		{name: "history empty", existing: []runtime.Object{ready}, text: "/history web",
+			want: []string{"<b>web</b> in <b>default</b> has no history yet: teleop records each image as it rolls out."}},
+		{name: "history by a stranger", existing: []runtime.Object{shipped}, user: stranger, text: "/history web",
+			want: []string{"⛔ You may not get teleapps in namespace default: ask an admin for teleop-viewer."}},
 		{name: "bare create starts its flow", text: "/create", wantFlows: []flowStart{{"create", nil}}},
 		{name: "bare scale starts its flow", text: "/scale@teleopbot", wantFlows: []flowStart{{"scale", nil}}},
 		{name: "bare delete starts its flow", text: "/delete", wantFlows: []flowStart{{"delete", nil}}},

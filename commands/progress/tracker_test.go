@@ -53,6 +53,13 @@ type trackHarness struct {
 // by the /create or /scale handler.
 func track(t *testing.T, opts TrackerOptions, op Operation, from, to int32, apps ...*v1alpha1.TeleApp) *trackHarness {
 	t.Helper()
+	return trackRollout(t, opts, Rollout{Op: op, From: from, To: to}, apps...)
+}
+
+// trackRollout tracks ro of default/web.
+func trackRollout(t *testing.T, opts TrackerOptions, ro Rollout, apps ...*v1alpha1.TeleApp) *trackHarness {
+	t.Helper()
+	ro.Namespace, ro.Name = "default", "web"
 	emu, messenger := newMessenger(t)
 	client := fake.NewSimpleClientset()
 	for _, app := range apps {
@@ -71,7 +78,7 @@ func track(t *testing.T, opts TrackerOptions, op Operation, from, to int32, apps
 	h := &trackHarness{t: t, client: client, emu: emu, msgID: msgID, tracked: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(h.tracked)
-		tracker.Track(ctx, chat, msgID, Rollout{Op: op, Namespace: "default", Name: "web", From: from, To: to})
+		tracker.Track(ctx, chat, msgID, ro)
 	}()
 	return h
 }
@@ -165,4 +172,47 @@ func TestTrackEditsOnlyOnChangeAndNotTooOften(t *testing.T) {
 	assert.Never(t, func() bool { return h.emu.Messages(chat)[0].Edits > 1 }, 300*time.Millisecond, 10*time.Millisecond)
 	h.cancel()
 	assert.True(t, h.ended(), "a cancelled context ends tracking")
+}
+
+func TestTrackDeploy(t *testing.T) {
+	undo := &bot.Button{Text: "↩️ Roll back", Data: "rb:7"}
+	deployed := func(phase v1alpha1.Phase, replicas, updated, ready int32, message string) *v1alpha1.TeleApp {
+		app := teleApp(3, phase, ready, message)
+		app.Spec.Image = "nginx:broken"
+		app.Generation, app.Status.ObservedGeneration = 2, 2
+		app.Status.Replicas, app.Status.UpdatedReplicas = replicas, updated
+		return app
+	}
+	t.Run("stuck, with the undo button", func(t *testing.T) {
+		h := trackRollout(t, fast, Rollout{Op: OperationDeploy, To: 3, Image: "nginx:broken", Generation: 2, Undo: undo},
+			teleApp(3, v1alpha1.PhaseReady, 3, "")) // the cache is behind: generation 1
+		h.shows("⏳ Rolling out <code>nginx:broken</code> to <b>web</b>…")
+		h.set(deployed(v1alpha1.PhaseProgressing, 4, 1, 3, ""))
+		h.shows("⏳ Rolling out <code>nginx:broken</code> to <b>web</b>… 1/3 updated, 3 ready, 3 old")
+		h.set(deployed(v1alpha1.PhaseDegraded, 4, 1, 3, "ImagePullBackOff on web-7c9f4-abcde"))
+		m := h.shows("❌ <b>web</b> is stuck: ImagePullBackOff on web-7c9f4-abcde — check that the image <code>nginx:broken</code> exists")
+		require.Len(t, m.Buttons, 1)
+		assert.Equal(t, "rb:7", m.Buttons[0][0].Data)
+		assert.True(t, h.ended())
+	})
+	t.Run("ready", func(t *testing.T) {
+		h := trackRollout(t, fast, Rollout{Op: OperationDeploy, To: 3, Image: "nginx:broken", Generation: 2, Undo: undo})
+		h.set(deployed(v1alpha1.PhaseReady, 3, 3, 3, ""))
+		m := h.shows("✅ <b>web</b> is on <code>nginx:broken</code>: 3/3 in ")
+		assert.Empty(t, m.Buttons, "nothing to undo")
+		assert.True(t, h.ended())
+	})
+	t.Run("overtaken by another deploy", func(t *testing.T) {
+		h := trackRollout(t, fast, Rollout{Op: OperationDeploy, To: 3, Image: "nginx:1.28", Generation: 2})
+		h.set(deployed(v1alpha1.PhaseProgressing, 3, 0, 3, ""))
+		h.shows("ℹ️ The image of <b>web</b> was changed again, to <code>nginx:broken</code>; I stopped following <code>nginx:1.28</code>.")
+		assert.True(t, h.ended())
+	})
+	t.Run("restart", func(t *testing.T) {
+		h := trackRollout(t, fast, Rollout{Op: OperationRestart, To: 3, Generation: 2})
+		app := deployed(v1alpha1.PhaseReady, 3, 3, 3, "")
+		h.set(app)
+		h.shows("✅ <b>web</b> restarted: 3/3 in ")
+		assert.True(t, h.ended())
+	})
 }
