@@ -122,6 +122,18 @@ func TestTranscripts(t *testing.T) {
 			wantApps: map[string]int32{"api": 1, "web": 5},
 		},
 		{
+			name:     "deploy: pick an app, then type the image",
+			existing: []runtime.Object{teleApp("web", 3)},
+			steps: []step{
+				{user: alice, do: "start", arg: "deploy", want: []string{"Which app in <b>default</b> should get another image?"}},
+				{user: alice, do: "press", arg: "web", want: []string{"<b>web</b> runs <code>nginx:1.27</code>. Which image should it run?"}},
+				{user: alice, do: "say", arg: "nginx 1.28", want: []string{"Send an image reference"}},
+				{user: alice, do: "say", arg: "nginx:1.27", want: []string{"<b>web</b> already runs <code>nginx:1.27</code>; send another image, or /cancel."}},
+				{user: alice, do: "say", arg: "nginx:1.28", want: []string{"🚀 Deploying <code>nginx:1.28</code> to <b>web</b> in <b>default</b> (was <code>nginx:1.27</code>)…"}},
+			},
+			wantApps: map[string]int32{"web": 3},
+		},
+		{
 			name:     "scale: typed name and typed replicas",
 			existing: []runtime.Object{teleApp("web", 3)},
 			steps: []step{

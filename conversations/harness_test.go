@@ -161,8 +161,8 @@ func newWorld(t *testing.T, objects ...runtime.Object) *world {
 		bot:    newRecorder(),
 		clock:  &fakeClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)},
 		grants: map[int64]map[string][]string{
-			alice: {"default": {"get", "list", "create", "update", "delete"}, "web": {"list"}, "ghost": {"list"}},
-			bob:   {"default": {"get", "list", "create", "update", "delete"}},
+			alice: {"default": {"get", "list", "create", "update", "patch", "delete"}, "web": {"list"}, "ghost": {"list"}},
+			bob:   {"default": {"get", "list", "create", "update", "patch", "delete"}},
 		},
 	}
 	// RBAC as the API server would answer it for these grants.
