@@ -73,5 +73,5 @@ func (r *Router) deploy(ctx context.Context, req *request, namespace, name, imag
 		To: after.Spec.DesiredReplicas(), Image: image, Generation: after.Generation,
 		Undo: r.undoButton(ctx, req, namespace, name, before),
 	}
-	return fmt.Sprintf("🚀 Deploying %s to %s in %s (was %s)…", code(image), bold(name), bold(namespace), code(before.Spec.Image))
+	return progress.Started(*req.rollout, before.Spec.Image)
 }

@@ -31,7 +31,7 @@ func runHelp(_ context.Context, r *Router, _ *request) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nWithout arguments, /create, /scale, /delete, /deploy and /ns ask step by step. " +
+	b.WriteString("\nWithout arguments, /create, /scale, /delete, /deploy, /restart, /rollback, /history and /ns ask step by step. " +
 		"A name may be " + code("namespace/name") + "; otherwise this chat's namespace applies (see /ns).")
 	return b.String()
 }

@@ -56,8 +56,8 @@ func hostileTexts() []hostile {
 	// Missing and extra arguments.
 	add(wantUsage, "/create web", "/create web   ", "/status", "/status   ", "/scale web", "/scale web   ",
 		"/list all", "/list web", "/whoami now", "/cancel all", "/help scale", "/help me please", "/scale web 3 4",
-		"/deploy web", "/image web", "/deploy web nginx:1.28 now", "/restart", "/restart web now", "/rollback",
-		"/rollback web 1 2", "/history", "/history web 2", "/history web db",
+		"/deploy web", "/image web", "/deploy web nginx:1.28 now", "/restart web now",
+		"/rollback web 1 2", "/history web 2", "/history web db",
 		"/create a b c d", "/delete web now", "/status web db", "/ns a b", "/start a b", "/start <b>x</b>",
 		"/scale aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "/scale "+strings.Repeat("a ", 1500), "/create "+strings.Repeat("a\t", 1500),
 		"/scale "+strings.Repeat(" ", 30)+"!", "/create web nginx latest now", "/scale <web> 3 4", "/create web 'nginx latest' 1")

@@ -19,12 +19,15 @@ type Restarter interface {
 var restartCommand = &command{
 	word: "restart", usage: "/restart <name>", example: "/restart web",
 	summary: "replace an app's pods one by one (a rolling restart)",
-	takes:   "one name",
-	pattern: commandPattern("restart", `\s+(?<name>(?>\S+))`),
+	takes:   "one name, or nothing to pick the app",
+	pattern: commandPattern("restart", `(?:\s+(?<name>(?>\S+)))?`),
 	run:     runRestart,
 }
 
 func runRestart(ctx context.Context, r *Router, req *request) string {
+	if req.args["name"] == "" {
+		return r.startFlow(ctx, req, "restart", nil)
+	}
 	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
 	if err != nil {
 		return r.failure(req, err, namespace, name)
@@ -43,5 +46,5 @@ func runRestart(ctx context.Context, r *Router, req *request) string {
 		return r.failure(req, err, namespace, name)
 	}
 	req.rollout = &progress.Rollout{Op: progress.OperationRestart, Namespace: namespace, Name: name, To: app.Spec.DesiredReplicas(), Generation: app.Generation}
-	return fmt.Sprintf("🔄 Restarting %s in %s: its pods are replaced one by one…", bold(name), bold(namespace))
+	return progress.Started(*req.rollout, app.Spec.Image)
 }

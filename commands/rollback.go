@@ -40,12 +40,15 @@ const (
 var rollbackCommand = &command{
 	word: "rollback", usage: "/rollback <name> [revision]", example: "/rollback web",
 	summary: "go back to the previous image, or to a revision of /history",
-	takes:   "a name, and optionally a revision number from /history",
-	pattern: commandPattern("rollback", `\s+(?<name>(?>\S+))(?:\s+(?<revision>(?>\S+)))?`),
+	takes:   "a name and optionally a revision number from /history, or nothing to pick the app",
+	pattern: commandPattern("rollback", `(?:\s+(?<name>(?>\S+))(?:\s+(?<revision>(?>\S+)))?)?`),
 	run:     runRollback,
 }
 
 func runRollback(ctx context.Context, r *Router, req *request) string {
+	if req.args["name"] == "" {
+		return r.startFlow(ctx, req, "rollback", nil)
+	}
 	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
 	if err != nil {
 		return r.failure(req, err, namespace, name)
@@ -85,9 +88,9 @@ func (r *Router) rollback(ctx context.Context, req *request, namespace, name str
 	}
 	req.rollout = &progress.Rollout{
 		Op: progress.OperationRollback, Namespace: namespace, Name: name,
-		To: after.Spec.DesiredReplicas(), Image: to.Image, Generation: after.Generation,
+		To: after.Spec.DesiredReplicas(), Image: to.Image, Revision: to.Revision, Generation: after.Generation,
 	}
-	return fmt.Sprintf("↩️ Rolling %s in %s back to %s (revision %d; was %s)…", bold(name), bold(namespace), code(to.Image), to.Revision, code(before.Spec.Image))
+	return progress.Started(*req.rollout, before.Spec.Image)
 }
 
 // undo is what a [Roll back] button stands for.

@@ -59,10 +59,9 @@ func deployImage(ctx context.Context, c *Conv, answer string) (string, error) {
 	case err != nil:
 		return "", clusterRefusal(err)
 	}
-	c.Done("🚀 Deploying %s to %s in %s (was %s)…", code(answer), bold(name), bold(ns), code(before.Spec.Image))
 	c.Follow(progress.Rollout{
 		Op: progress.OperationDeploy, Namespace: ns, Name: name,
 		To: after.Spec.DesiredReplicas(), Image: answer, Generation: after.Generation,
-	})
+	}, before.Spec.Image)
 	return "", nil
 }

@@ -68,6 +68,8 @@ type Apps interface {
 	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
 	Delete(ctx context.Context, namespace, name string, a apps.Audit) error
 	SetImage(ctx context.Context, namespace, name, image string, a apps.Audit) (before, after *v1alpha1.TeleApp, err error)
+	Restart(ctx context.Context, namespace, name string, at time.Time, a apps.Audit) (*v1alpha1.TeleApp, error)
+	Rollback(ctx context.Context, namespace, name string, target apps.RollbackTarget, a apps.Audit) (before, after *v1alpha1.TeleApp, to v1alpha1.Revision, err error)
 }
 
 // Progress follows a rollout a flow started by editing the flow's last
@@ -154,7 +156,7 @@ func NewEngine(cfg Config) *Engine {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{}}
-	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), nsFlow()} {
+	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), restartFlow(), rollbackFlow(), historyFlow(), nsFlow()} {
 		e.flows[f.Name] = f
 	}
 	return e

@@ -134,6 +134,19 @@ func TestTranscripts(t *testing.T) {
 			wantApps: map[string]int32{"web": 3},
 		},
 		{
+			name:     "restart, rollback and history: pick the app",
+			existing: []runtime.Object{teleApp("web", 3)},
+			steps: []step{
+				{user: alice, do: "start", arg: "restart", want: []string{"Which app in <b>default</b> should I restart?"}},
+				{user: alice, do: "press", arg: "web", want: []string{"🔄 Restarting <b>web</b> in <b>default</b>: its pods are replaced one by one…"}},
+				{user: alice, do: "start", arg: "rollback", want: []string{"Which app in <b>default</b> should go back to its previous image?"}},
+				{user: alice, do: "press", arg: "web", want: []string{"<b>web</b> has run no other image in <b>default</b> that I know of"}},
+				{user: alice, do: "start", arg: "history", want: []string{"Which app's history in <b>default</b>?"}},
+				{user: alice, do: "say", arg: "web", want: []string{"<b>web</b> in <b>default</b> has no history yet"}},
+			},
+			wantApps: map[string]int32{"web": 3},
+		},
+		{
 			name:     "scale: typed name and typed replicas",
 			existing: []runtime.Object{teleApp("web", 3)},
 			steps: []step{

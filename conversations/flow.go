@@ -103,8 +103,12 @@ func (c *Conv) Apps() Apps { return c.e.cfg.Apps }
 // Done sets the message that ends the flow (HTML).
 func (c *Conv) Done(format string, args ...any) { c.done = fmt.Sprintf(format, args...) }
 
-// Follow has the message that ends the flow follow the rollout ro.
-func (c *Conv) Follow(ro progress.Rollout) { c.follow = &ro }
+// Follow ends the flow with the reply that a rollout ro from image was
+// started, and has that reply follow the rollout.
+func (c *Conv) Follow(ro progress.Rollout, was string) {
+	c.Done("%s", progress.Started(ro, was))
+	c.follow = &ro
+}
 
 // Identity is who the user is to Kubernetes.
 func (c *Conv) Identity() access.Identity { return identity.For(c.s.UserID, c.s.ChatID) }

@@ -38,8 +38,10 @@ type Rollout struct {
 	// From and To are the desired replicas before and after a scale; To
 	// is the desired count of the other operations (From is ignored).
 	From, To int32
-	// Image is the image rolled out by a deploy or rollback.
-	Image string
+	// Image is the image rolled out by a deploy or rollback; Revision is
+	// the revision of the history a rollback goes back to.
+	Image    string
+	Revision int64
 	// Generation is the TeleApp's metadata.generation the change made; a
 	// status of an older generation says nothing about it. Zero for create
 	// and scale, which recognise their change by the replica count.
