@@ -1,12 +1,15 @@
 package operator
 
 import (
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/teleop/teleop/operator/actor"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
@@ -45,9 +48,12 @@ func withEnv(pairs ...string) appOption {
 func withGeneration(g int64) appOption { return func(a *v1alpha1.TeleApp) { a.Generation = g } }
 
 // withComputedStatus stores the status the controller would compute from d
-// and pods, as if an earlier sync had written it.
+// and pods, as if an earlier sync had written it, its image in the history.
 func withComputedStatus(d *appsv1.Deployment, pods ...*corev1.Pod) appOption {
-	return func(a *v1alpha1.TeleApp) { a.Status = computeStatus(a, d, pods, nil) }
+	return func(a *v1alpha1.TeleApp) {
+		a.Status = computeStatus(a, d, pods, nil)
+		a.Status.History = appendRevision(nil, a.Spec.Image, actor.Change{By: "kubectl-create"}, time.Unix(0, 0))
+	}
 }
 
 // --- Deployment ---

@@ -207,7 +207,9 @@ func TestSyncWrites(t *testing.T) {
 		},
 		{
 			name:    "a failure already reported is not reported again",
-			app:     teleApp("web", func(a *v1alpha1.TeleApp) { a.Status = computeStatus(a, nil, nil, notOwned("Deployment", a)) }),
+			app: teleApp("web", withComputedStatus(nil), func(a *v1alpha1.TeleApp) {
+				a.Status = computeStatus(a, nil, nil, notOwned("Deployment", a))
+			}),
 			objects: []runtime.Object{foreignDeployment(app)},
 		},
 		{
