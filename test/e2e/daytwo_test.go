@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,8 @@ import (
 // a named revision, and kubectl sees the same history.
 func TestDayTwoVerbs(t *testing.T) {
 	e := newEnv(t)
-	e.start()
+	const team = -5000 // a group told about every app, where nobody typed
+	e.start("--notify-chats", strconv.Itoa(team))
 	alice := e.user(1001, "alice")
 	alice.grant("teleop-editor")
 	alice.say("/ns "+e.appsNS, e.appsNS)
@@ -43,7 +45,10 @@ func TestDayTwoVerbs(t *testing.T) {
 
 	restart := alice.say("/restart web", "Restarting")
 	alice.waitEdited(restart.ID, "<b>web</b> restarted: 2/2 in ")
-	alice.waitText("restarted in " + e.appsNS + " by telegram:1001 (@alice)")
+	_, err := e.emu.WaitMessage(ctx(t), team, func(m telegramemu.Message) bool {
+		return strings.Contains(m.Text, "restarted in "+e.appsNS+" by telegram:1001 (@alice)")
+	})
+	require.NoError(t, err, "the restart is announced with who asked; the team has: %s", texts(e.emu.Messages(team)))
 	d, err := e.kube.AppsV1().Deployments(e.appsNS).Get(ctx(t), "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, e.teleApp("web").Spec.RestartedAt, d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"])
