@@ -206,7 +206,7 @@ func TestSyncWrites(t *testing.T) {
 			wantEvents: []string{"Normal DriftCorrected Reverted a change to Deployment web: replicas 3, image nginx:1.27"},
 		},
 		{
-			name:    "a failure already reported is not reported again",
+			name: "a failure already reported is not reported again",
 			app: teleApp("web", withComputedStatus(nil), func(a *v1alpha1.TeleApp) {
 				a.Status = computeStatus(a, nil, nil, notOwned("Deployment", a))
 			}),
