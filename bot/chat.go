@@ -43,6 +43,10 @@ type Reply struct {
 	Text string
 	// Buttons is an inline keyboard, row by row; nil for none.
 	Buttons [][]Button
+	// Live marks a message that will be edited as something moves on (a
+	// rollout's progress): it is never joined with other queued messages,
+	// whose words its edits would erase.
+	Live bool
 }
 
 // Button is one inline-keyboard button.

@@ -298,10 +298,10 @@ func (s *Sender) take(box *outbox) ([]*outCall, Reply) {
 	return box.calls[:n], Reply{ChatID: box.chatID, Text: text}
 }
 
-// plain reports whether c is a whole new message without buttons, which may
-// be joined with others.
+// plain reports whether c is a whole new message without buttons, not live,
+// which may be joined with others.
 func (c *outCall) plain() bool {
-	return c.send.parts == 1 && c.reply.EditMessageID == 0 && len(c.reply.Buttons) == 0
+	return c.send.parts == 1 && c.reply.EditMessageID == 0 && len(c.reply.Buttons) == 0 && !c.reply.Live
 }
 
 // finish hands p its result once. Callers hold s.mu.

@@ -180,6 +180,8 @@ func TestSenderCoalescesQueuedPlainMessages(t *testing.T) {
 		withButtons(7, "Delete web?"),
 		{ChatID: 7, Text: "fourth"},
 		{ChatID: 7, Text: "fifth"},
+		{ChatID: 7, Text: "Scaling… 3/5", Live: true},
+		{ChatID: 7, Text: "sixth"},
 	}
 	ids, errs := sendAll(t, m, replies)
 
@@ -191,9 +193,10 @@ func TestSenderCoalescesQueuedPlainMessages(t *testing.T) {
 	for i, msg := range msgs {
 		texts[i] = msg.Text
 	}
-	assert.Equal(t, []string{"first", "second\n\nthird", "Delete web?", "fourth\n\nfifth"}, texts)
+	// a live message is edited later: joined, its edits would erase the rest
+	assert.Equal(t, []string{"first", "second\n\nthird", "Delete web?", "fourth\n\nfifth", "Scaling… 3/5", "sixth"}, texts)
 	assert.Equal(t, ids[1], ids[2], "coalesced sends share the message")
-	assert.Equal(t, []int{msgs[0].ID, msgs[1].ID, msgs[1].ID, msgs[2].ID, msgs[3].ID, msgs[3].ID}, ids)
+	assert.Equal(t, []int{msgs[0].ID, msgs[1].ID, msgs[1].ID, msgs[2].ID, msgs[3].ID, msgs[3].ID, msgs[4].ID, msgs[5].ID}, ids)
 }
 
 func TestSenderSplitsLongText(t *testing.T) {

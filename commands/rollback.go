@@ -160,7 +160,7 @@ func (r *Router) pressUndo(ctx context.Context, u bot.Update) bool {
 		reply = r.rollback(ctx, req, target.Namespace, target.Name, apps.RollbackTarget{Revision: target.Revision})
 	}
 	r.log.Info("command", "chat", u.ChatID, "user", u.UserID, "command", rollbackCommand.word, "button", true)
-	r.follow(ctx, u.ChatID, r.send(ctx, u.ChatID, reply), req.rollout)
+	r.reply(ctx, u.ChatID, reply, req.rollout)
 	return true
 }
 

@@ -174,11 +174,15 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 	if reply == "" {
 		return
 	}
-	r.follow(ctx, u.ChatID, r.send(ctx, u.ChatID, reply), req.rollout)
+	r.reply(ctx, u.ChatID, reply, req.rollout)
 }
 
-// follow has the reply messageID follow the rollout ro, if any.
-func (r *Router) follow(ctx context.Context, chatID int64, messageID int, ro *progress.Rollout) {
+// reply sends text, which follows the rollout ro, if any.
+func (r *Router) reply(ctx context.Context, chatID int64, text string, ro *progress.Rollout) {
+	messageID, err := r.cfg.Messenger.Send(ctx, bot.Reply{ChatID: chatID, Text: text, Live: ro != nil})
+	if err != nil {
+		r.log.Error("send reply", "chat", chatID, "err", err)
+	}
 	if ro != nil && messageID != 0 && r.cfg.Progress != nil {
 		go r.cfg.Progress.Track(ctx, chatID, messageID, *ro)
 	}

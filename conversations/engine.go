@@ -471,7 +471,7 @@ func (e *Engine) finish(ctx context.Context, c *Conv, text string, pressed bool)
 	} else {
 		e.stripMenu(ctx, c.s, "")
 	}
-	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text})
+	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text, Live: c.follow != nil})
 	if err != nil {
 		return fmt.Errorf("send %s result: %w", c.s.Flow, err)
 	}

@@ -49,6 +49,9 @@ func TestDayTwoVerbs(t *testing.T) {
 		return strings.Contains(m.Text, "restarted in "+e.appsNS+" by telegram:1001 (@alice)")
 	})
 	require.NoError(t, err, "the restart is announced with who asked; the team has: %s", texts(e.emu.Messages(team)))
+	// and in the chat that asked, where the live reply's edits must not
+	// erase it (a live reply is never joined with other messages)
+	alice.waitText("restarted in " + e.appsNS + " by telegram:1001 (@alice)")
 	d, err := e.kube.AppsV1().Deployments(e.appsNS).Get(ctx(t), "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, e.teleApp("web").Spec.RestartedAt, d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"])
