@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/apigate"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	teleinformers "github.com/teleop/teleop/operator/generated/informers/externalversions"
 )
@@ -91,14 +92,22 @@ type Clients struct {
 	Kube   kubernetes.Interface
 	Tele   versioned.Interface
 	Events kubernetes.Interface // Kube when nil
+	// APIServer, set by NewClients, holds the clients' requests while the
+	// API server is unreachable; its Healthy says whether it is.
+	APIServer *apigate.Gate
 }
 
 // NewClients builds Clients from cfg with the QPS and Burst of opts, each
-// client with its own rate limiter.
+// client with its own rate limiter, all behind one apigate.Gate.
 func NewClients(cfg *rest.Config, opts Options) (Clients, error) {
 	opts = opts.withDefaults()
+	gate, err := apigate.New(cfg, apigate.Options{Logger: opts.Logger})
+	if err != nil {
+		return Clients{}, err
+	}
 	limited := rest.CopyConfig(cfg)
 	limited.QPS, limited.Burst = opts.QPS, opts.Burst
+	limited.Wrap(gate.Wrap)
 	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(limited, "teleop-operator"))
 	if err != nil {
 		return Clients{}, fmt.Errorf("kubernetes client: %w", err)
@@ -111,7 +120,7 @@ func NewClients(cfg *rest.Config, opts Options) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("events client: %w", err)
 	}
-	return Clients{Kube: kube, Tele: tele, Events: events}, nil
+	return Clients{Kube: kube, Tele: tele, Events: events, APIServer: gate}, nil
 }
 
 // Operator is the controller with the informers it reads from.

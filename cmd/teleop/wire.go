@@ -84,6 +84,9 @@ func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, e
 		ready:    &readiness{},
 		state:    store.New(clients.Kube, cfg.namespace, store.Options{Logger: log}),
 	}
+	// Not ready while the API server is unreachable: nothing the bot or the
+	// operator does can work then.
+	p.ready.add("kubernetes api", clients.APIServer.Healthy)
 	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	workqueue.SetProvider(workqueuemetrics.New(p.registry))
 	if err := serveHTTP(ctx, log, "metrics", cfg.metricsAddr, metricsHandler(p.registry)); err != nil {
