@@ -225,50 +225,6 @@ func (w *world) createApps(ctx context.Context, want desired, workers int) error
 	return <-errs
 }
 
-// kubeletReadiness does for the namespace's pods what a kubelet does when it
-// reaches the API server again: it reports its running pods Ready once more.
-// The node lifecycle controller marks pods NotReady when their node's
-// heartbeats stop during an API server outage; KWOK's pod-ready stage fires
-// only once per pod (before it has an IP), so without this the simulated
-// pods would stay NotReady forever, which no real kubelet does. It runs until
-// the test ends.
-func (w *world) kubeletReadiness() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	w.t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			w.reportPodsReady(ctx)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}()
-}
-
-func (w *world) reportPodsReady(ctx context.Context) {
-	pods, err := w.kube.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return // the API server may be down; try again later
-	}
-	for _, p := range pods.Items {
-		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil || podReady(&p) {
-			continue
-		}
-		ready := p.DeepCopy()
-		now := metav1.Now()
-		for i, c := range ready.Status.Conditions {
-			if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
-				ready.Status.Conditions[i].Status = corev1.ConditionTrue
-				ready.Status.Conditions[i].LastTransitionTime = now
-			}
-		}
-		_, _ = w.kube.CoreV1().Pods(w.ns).UpdateStatus(ctx, ready, metav1.UpdateOptions{}) // a conflict is retried on the next round
-	}
-}
-
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
