@@ -70,7 +70,12 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with an emulator configured by opts.
 func newEnvWith(t testing.TB, opts telegramemu.Options) *env {
 	t.Helper()
-	c := cluster.Shared(t)
+	return newEnvOn(t, cluster.Shared(t), opts)
+}
+
+// newEnvOn is newEnvWith on cluster c.
+func newEnvOn(t testing.TB, c *cluster.Cluster, opts telegramemu.Options) *env {
+	t.Helper()
 	cfg := c.RESTConfig()
 	e := &env{
 		t:        t,
