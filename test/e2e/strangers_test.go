@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,7 +162,8 @@ func apiRequests(t *testing.T, kube kubernetes.Interface) apiCounts {
 	t.Helper()
 	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	require.NoError(t, err, "read the API server's metrics")
-	families, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(string(raw)))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
 	require.NoError(t, err)
 	counts := apiCounts{}
 	for _, m := range families["apiserver_request_total"].GetMetric() {

@@ -79,6 +79,11 @@ func TestOperatorRecoversFromAPIServerOutage(t *testing.T) {
 	<-writing
 
 	want := writer.snapshot()
+	specs := w.waitFor(ctx, "every Deployment to have its app's replicas", 2*time.Minute, func() bool {
+		return w.deploymentsMatch(ctx, want)
+	})
+	t.Logf("every Deployment had its app's replicas %v after the API server was back (teleop's part; the rest waits for kube-controller-manager)",
+		specs.Sub(back).Round(time.Millisecond))
 	w.waitConverged(want, 2*time.Minute)
 	t.Logf("%d apps after %d writes (%d retried through the outage): converged %v after the API server was back",
 		len(want), writer.writes, writer.retried, time.Since(back))
@@ -98,6 +103,22 @@ func (w *world) waitDeployment(ctx context.Context, name string, timeout time.Du
 		_, err := w.kube.AppsV1().Deployments(w.ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil
 	})
+}
+
+// deploymentsMatch reports whether every app of want has a Deployment with
+// its replicas.
+func (w *world) deploymentsMatch(ctx context.Context, want desired) bool {
+	list, err := w.kube.AppsV1().Deployments(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false
+	}
+	matched := 0
+	for _, d := range list.Items {
+		if r, ok := want[d.Name]; ok && d.Spec.Replicas != nil && *d.Spec.Replicas == r {
+			matched++
+		}
+	}
+	return matched == len(want)
 }
 
 // waitFor polls cond every 50 ms until it holds and returns when it did.
