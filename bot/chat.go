@@ -4,7 +4,10 @@
 // here knows about Kubernetes.
 package bot
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Update is one thing a user did in a chat: wrote a message or pressed a button.
 type Update struct {
@@ -23,6 +26,10 @@ type Update struct {
 	Text string
 	// Callback is set when a button was pressed.
 	Callback *Callback
+	// Received is when the transport got the update (zero: unknown). The
+	// inbound limits count from it, so a backlog handled late is judged by
+	// when it came, not by when its turn came.
+	Received time.Time
 }
 
 // Callback is an inline-keyboard button press.

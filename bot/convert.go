@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"time"
+
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 )
 
@@ -13,6 +15,7 @@ func fromTelegram(tu tgbotapi.Update) (Update, bool) {
 	if !ok || u.ChatID == 0 || u.UserID == 0 {
 		return Update{}, false
 	}
+	u.Received = time.Now() // converted as it is fetched or posted
 	return u, true
 }
 

@@ -41,8 +41,6 @@ type InboundLimits struct {
 	// Registerer, when set, gets the teleop_inbound_refused_total counter.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 }
 
 func (l InboundLimits) withDefaults() InboundLimits {
@@ -66,9 +64,6 @@ func (l InboundLimits) withDefaults() InboundLimits {
 	}
 	if l.Logger == nil {
 		l.Logger = slog.Default()
-	}
-	if l.Now == nil {
-		l.Now = time.Now
 	}
 	return l
 }
@@ -102,8 +97,15 @@ type inboundLimiter struct {
 	users, chats *buckets
 }
 
+// HandleUpdate counts u at the time it was received: updates of one chat
+// are handled one after another, and a handler's reply is paced at one a
+// second, so counting when an update's turn comes would let a flood through
+// at the pace of the replies.
 func (il *inboundLimiter) HandleUpdate(ctx context.Context, u Update) {
-	now := il.cfg.Now()
+	now := u.Received
+	if now.IsZero() {
+		now = time.Now()
+	}
 	user := il.users.take(u.UserID, now)
 	if !user.ok {
 		il.refuse(ctx, u, "user", user.notify)

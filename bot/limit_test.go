@@ -1,9 +1,9 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,20 +13,6 @@ import (
 
 	"github.com/teleop/teleop/test/telegramemu"
 )
-
-// fakeClock is a clock the test moves by hand, so token buckets refill only
-// when the test says so.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // sent is one message a user sends in a test.
 type sent struct {
@@ -75,9 +61,8 @@ func TestLimitInboundDropsWhatIsOverBudgetAndSaysSoOnce(t *testing.T) {
 			tg := newTelegram(t, emu, nil)
 			rec := newRecorder()
 			reg := prometheus.NewRegistry()
-			clock := &fakeClock{now: time.Unix(1e9, 0)}
 			l := limits
-			l.Registerer, l.Now, l.Logger = reg, clock.Now, testLogger(t)
+			l.Registerer, l.Logger = reg, testLogger(t)
 			run(t, tg, LimitInbound(rec, tg.Messenger(), l))
 
 			total := 0
@@ -109,38 +94,32 @@ func TestLimitInboundDropsWhatIsOverBudgetAndSaysSoOnce(t *testing.T) {
 	}
 }
 
-func TestLimitInboundTellsAgainOnlyAfterTheGapAndRefills(t *testing.T) {
+// Updates are counted when they were received, whenever their turn comes:
+// the bucket refills with the time between receipts, and a refused user is
+// told again only after the notice gap.
+func TestLimitInboundCountsFromReceiptAndTellsAgainAfterTheGap(t *testing.T) {
 	emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
 	tg := newTelegram(t, emu, nil)
 	rec := newRecorder()
-	reg := prometheus.NewRegistry()
-	clock := &fakeClock{now: time.Unix(1e9, 0)}
-	h := LimitInbound(rec, tg.Messenger(), InboundLimits{UserRate: 1, UserBurst: 2, NoticeGap: time.Minute, Registerer: reg, Now: clock.Now})
-	run(t, tg, h)
-	flood := func(n, handledBefore int) {
-		t.Helper()
-		before := int(refusedTotal(t, reg))
-		for range n {
-			emu.SendText(private(alice.ID), alice, "/list")
+	h := LimitInbound(rec, tg.Messenger(), InboundLimits{UserRate: 1, UserBurst: 2, NoticeGap: time.Minute, Logger: testLogger(t)})
+	start := time.Now().Add(-time.Hour) // received long ago, handled now
+	flood := func(at time.Duration) {
+		for range 10 {
+			h.HandleUpdate(context.Background(), Update{ChatID: alice.ID, ChatType: "private", UserID: alice.ID, Text: "/list", Received: start.Add(at)})
 		}
-		waitUntil(t, "the flood was handled or dropped", func() bool {
-			return len(rec.handled())-handledBefore+int(refusedTotal(t, reg))-before == n
-		})
 	}
 
-	flood(10, 0)
-	require.Len(t, rec.handled(), 2)
-	waitUntil(t, "the notice was sent", func() bool { return slowDownNotices(emu, alice.ID) == 1 })
+	flood(0)
+	require.Len(t, rec.handled(), 2, "the burst")
+	assert.Equal(t, 1, slowDownNotices(emu, alice.ID))
 
-	clock.Add(30 * time.Second) // refilled, but within the notice gap
-	flood(10, 2)
+	flood(30 * time.Second) // refilled, but within the notice gap
 	assert.Len(t, rec.handled(), 4)
 	assert.Equal(t, 1, slowDownNotices(emu, alice.ID), "told again within the gap")
 
-	clock.Add(time.Minute)
-	flood(10, 4)
+	flood(90 * time.Second)
 	assert.Len(t, rec.handled(), 6)
-	waitUntil(t, "the second notice was sent", func() bool { return slowDownNotices(emu, alice.ID) == 2 })
+	assert.Equal(t, 2, slowDownNotices(emu, alice.ID), "told again after the gap")
 }
 
 func TestBucketsForgetTheLeastRecentlySeen(t *testing.T) {
