@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 
 faults() {
-	# Long variants: a 2-minute API server outage, 40 rounds of concurrent
+	# Long variants: a 2-minute API server outage (TestOperatorRecoversFromAPIServerOutage:
+	# /readyz false meanwhile, a new TeleApp deployed within seconds of the
+	# server's return, pods re-readied by KWOK), 40 rounds of concurrent
 	# kubectl and chat writes, 30-second Telegram fault windows.
 	TELEOP_SOAK=1 go test -race -count=1 -timeout 60m -v ./test/resilience/
 }
