@@ -2,6 +2,7 @@ package bot
 
 import (
 	"testing"
+	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/stretchr/testify/assert"
@@ -53,8 +54,13 @@ func TestFromTelegram(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := time.Now()
 			got, ok := fromTelegram(tt.update)
 			assert.Equal(t, tt.wantOK, ok)
+			if ok {
+				assert.WithinRange(t, got.Received, before, time.Now(), "stamped when converted")
+				got.Received = time.Time{}
+			}
 			assert.Equal(t, tt.want, got)
 		})
 	}

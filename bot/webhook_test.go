@@ -69,6 +69,8 @@ func TestWebhookHandler(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, resp.Code, resp.Body.String())
 			if tt.wantHandled {
 				got := rec.waitFor(t, 1)
+				assert.False(t, got[0].Received.IsZero(), "stamped on receipt")
+				got[0].Received = time.Time{}
 				assert.Equal(t, Update{ID: 5, ChatID: 1001, ChatType: "private", UserID: 1001, Username: "alice", MessageID: 7, Text: "/list"}, got[0])
 				return
 			}
