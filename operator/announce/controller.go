@@ -33,6 +33,9 @@ const (
 	ReasonAnnounced       = "Announced"
 	ReasonChatUnreachable = "ChatUnreachable"
 	ReasonAnnounceFailed  = "AnnounceFailed"
+	// ReasonDeletionNoticeAbandoned: the deletion notice did not reach every
+	// chat within the bound, and the finalizer was removed all the same.
+	ReasonDeletionNoticeAbandoned = "DeletionNoticeAbandoned"
 )
 
 // FieldManager names the announcer's writes in managedFields.
@@ -44,6 +47,14 @@ var metav1PatchOptions = metav1.PatchOptions{FieldManager: FieldManager}
 // that a flap (Ready → Degraded → Ready within seconds) is not announced.
 const DefaultSettle = 3 * time.Second
 
+// DefaultDeletionNoticeTimeout is how long, from its deletionTimestamp, a
+// TeleApp waits for its deletion notice before it is let go untold.
+const DefaultDeletionNoticeTimeout = 60 * time.Second
+
+// changeNoticeTimeout bounds one attempt to deliver a change notice, so a
+// chat that never answers frees its worker; the notice is retried later.
+const changeNoticeTimeout = time.Minute
+
 // Options tune a Controller.
 type Options struct {
 	// NotifyChats are told about every TeleApp, on top of its spec.notify.chats.
@@ -51,21 +62,35 @@ type Options struct {
 	// Settle is how long a phase must hold before it is announced; zero
 	// announces at once. cmd uses DefaultSettle.
 	Settle time.Duration
+	// DeletionNoticeTimeout bounds, counted from a TeleApp's
+	// deletionTimestamp (so a restart does not reset it), how long its
+	// finalizer waits for the Deleted notice; past it the finalizer goes and
+	// the notice is recorded as undelivered. DefaultDeletionNoticeTimeout
+	// when zero.
+	DeletionNoticeTimeout time.Duration
+	// Metrics count the notices given up; none when nil.
+	Metrics *Metrics
 	// Clock is the time source; the real clock when nil.
 	Clock clock.WithTicker
 }
 
 // Controller announces the changes of TeleApps to the chats that follow them.
+// Deletions have a queue and workers of their own, so a TeleApp being
+// deleted never waits behind notices of changes that a chat is slow to take.
 type Controller struct {
 	client   versioned.Interface
 	lister   listers.TeleAppLister
 	synced   cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	notifier Notifier
-	recorder record.EventRecorder
-	chats    []string
-	settle   time.Duration
-	clock    clock.WithTicker
+	// deletions holds the TeleApps being deleted.
+	deletions       workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	notifier        Notifier
+	recorder        record.EventRecorder
+	metrics         *Metrics
+	chats           []string
+	settle          time.Duration
+	deletionTimeout time.Duration
+	clock           clock.WithTicker
 
 	mu sync.Mutex
 	// settling holds, per TeleApp, a phase seen but not yet held for Settle.
@@ -96,33 +121,38 @@ type candidate struct {
 
 // NewController returns a controller fed by the TeleApp informer. Call Run to start it.
 func NewController(client versioned.Interface, teleApps informers.TeleAppInformer, notifier Notifier, recorder record.EventRecorder, opts Options) (*Controller, error) {
-	if opts.Settle < 0 {
+	switch {
+	case opts.Settle < 0:
 		return nil, fmt.Errorf("settle time %s is negative", opts.Settle)
+	case opts.DeletionNoticeTimeout < 0:
+		return nil, fmt.Errorf("deletion notice timeout %s is negative", opts.DeletionNoticeTimeout)
+	case opts.DeletionNoticeTimeout == 0:
+		opts.DeletionNoticeTimeout = DefaultDeletionNoticeTimeout
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	c := &Controller{
-		client: client,
-		lister: teleApps.Lister(),
-		synced: teleApps.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "announce", Clock: opts.Clock},
-		),
-		notifier:  notifier,
-		recorder:  recorder,
-		chats:     opts.NotifyChats,
-		settle:    opts.Settle,
-		clock:     opts.Clock,
-		settling:  map[cache.ObjectName]candidate{},
-		delivered: map[cache.ObjectName]map[string]bool{},
-		written:   map[cache.ObjectName]expectation{},
+		client:          client,
+		lister:          teleApps.Lister(),
+		synced:          teleApps.Informer().HasSynced,
+		queue:           newQueue("announce", opts.Clock),
+		deletions:       newQueue("announce_deletions", opts.Clock),
+		notifier:        notifier,
+		recorder:        recorder,
+		metrics:         opts.Metrics,
+		chats:           opts.NotifyChats,
+		settle:          opts.Settle,
+		deletionTimeout: opts.DeletionNoticeTimeout,
+		clock:           opts.Clock,
+		settling:        map[cache.ObjectName]candidate{},
+		delivered:       map[cache.ObjectName]map[string]bool{},
+		written:         map[cache.ObjectName]expectation{},
 	}
 	_, err := teleApps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
+		DeleteFunc: c.enqueueGone,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch TeleApps: %w", err)
@@ -130,51 +160,76 @@ func NewController(client versioned.Interface, teleApps informers.TeleAppInforme
 	return c, nil
 }
 
+func newQueue(name string, clk clock.WithTicker) workqueue.TypedRateLimitingInterface[cache.ObjectName] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: name, Clock: clk},
+	)
+}
+
+// enqueue puts a TeleApp being deleted on the deletions queue, any other on
+// the queue of changes.
 func (c *Controller) enqueue(obj any) {
 	key, err := cache.DeletionHandlingObjectToName(obj)
 	if err != nil {
 		utilruntime.HandleError(err)
 		return
 	}
+	if app, ok := obj.(*v1alpha1.TeleApp); ok && app.DeletionTimestamp != nil {
+		c.deletions.Add(key)
+		return
+	}
 	c.queue.Add(key)
 }
 
+// enqueueGone puts a TeleApp that is gone on both queues, so that whichever
+// worker last held it forgets it.
+func (c *Controller) enqueueGone(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+	c.deletions.Add(key)
+}
+
 // Run waits for the informer's cache, then announces with the given number
-// of workers until ctx ends. Each worker delivers one TeleApp at a time, to
-// all its chats at once, so workers × chats notices can be pending in the
-// sender, which lets it coalesce them.
+// of workers, for changes and as many for deletions, until ctx ends. Each
+// worker delivers one TeleApp at a time, to all its chats at once, so
+// workers × chats notices can be pending in the sender, which lets it
+// coalesce them.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
+	defer c.deletions.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return fmt.Errorf("announce: TeleApp cache did not sync: %w", ctx.Err())
 	}
-	slog.Info("announcer started", "workers", workers, "notifyChats", len(c.chats), "settle", c.settle)
+	slog.Info("announcer started", "workers", workers, "notifyChats", len(c.chats), "settle", c.settle, "deletionNoticeTimeout", c.deletionTimeout)
 	for range workers {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.queue, c.sync) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.deletions, c.syncDeletion) }, time.Second)
 	}
 	<-ctx.Done()
 	return nil
 }
 
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
+// work syncs the keys of queue one by one until it shuts down.
+func (c *Controller) work(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], sync func(context.Context, cache.ObjectName) error) {
+	for {
+		key, shutdown := queue.Get()
+		if shutdown {
+			return
+		}
+		if err := sync(ctx, key); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "announcing failed, will retry", "teleapp", key)
+			queue.AddRateLimited(key)
+		} else {
+			queue.Forget(key)
+		}
+		queue.Done(key)
 	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "announcing failed, will retry", "teleapp", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // sync compares the TeleApp with what was last announced about it and
@@ -191,7 +246,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	chats := c.chatsOf(app)
 	switch {
 	case app.DeletionTimestamp != nil:
-		return c.syncDeleted(ctx, key, app, chats)
+		c.deletions.Add(key)
+		return nil
 	case len(chats) == 0:
 		// Nobody to tell: no finalizer should hold the TeleApp.
 		c.forget(key)
@@ -214,7 +270,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if next == prev {
 		return nil
 	}
-	if err := c.deliver(ctx, key, app, chats, notices); err != nil {
+	deliverCtx, cancel := context.WithTimeout(ctx, changeNoticeTimeout)
+	defer cancel()
+	if err := c.deliver(deliverCtx, key, app, chats, notices); err != nil {
 		return err
 	}
 	if err := c.record(ctx, app, next); err != nil {
@@ -301,23 +359,74 @@ func (c *Controller) settledPhase(key cache.ObjectName, app *v1alpha1.TeleApp, p
 	return phase, true
 }
 
-// syncDeleted announces a deletion, then lets the TeleApp go.
-func (c *Controller) syncDeleted(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, chats []string) error {
-	if !slices.Contains(app.Finalizers, Finalizer) {
+// syncDeletion announces the deletion of a TeleApp, then lets it go. The
+// notice has until the deletionTimestamp plus the deletion notice timeout;
+// past that the TeleApp goes untold, and an Event and a metric say so.
+func (c *Controller) syncDeletion(ctx context.Context, key cache.ObjectName) error {
+	app, err := c.lister.TeleApps(key.Namespace).Get(key.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		c.forget(key)
+		return nil
+	case err != nil:
+		return fmt.Errorf("get %s: %w", key, err)
+	case app.DeletionTimestamp == nil:
+		c.queue.Add(key) // a namesake created after the deletion
+		return nil
+	case !slices.Contains(app.Finalizers, Finalizer):
 		c.forget(key)
 		return nil
 	}
+	chats := c.chatsOf(app)
 	deleted := notice(app, KindDeleted)
 	deleted.Actor = deletedBy(app)
-	if err := c.deliver(ctx, key, app, chats, []Notice{deleted}); err != nil {
-		return err
+	if left := app.DeletionTimestamp.Add(c.deletionTimeout).Sub(c.clock.Now()); left > 0 {
+		deliverCtx, cancel := context.WithTimeout(ctx, left)
+		err := c.deliver(deliverCtx, key, app, chats, []Notice{deleted})
+		cancel()
+		switch {
+		case err == nil, errors.Is(deliverCtx.Err(), context.DeadlineExceeded):
+			// told every chat, or out of time: let the TeleApp go
+		case ctx.Err() != nil:
+			return fmt.Errorf("announce the deletion of %s: %w", key, ctx.Err())
+		default:
+			// The rate-limited retry may come later than the bound: be
+			// back by then at the latest.
+			c.deletions.AddAfter(key, left)
+			return err
+		}
+	}
+	if untold := c.untold(key, chats, deleted); len(untold) > 0 {
+		c.abandon(app, untold)
+	} else {
+		slog.Info("announced", "teleapp", key, "kind", KindDeleted, "chats", len(chats), "actor", deleted.Actor)
 	}
 	if err := c.removeFinalizer(ctx, app); err != nil {
 		return err
 	}
-	slog.Info("announced", "teleapp", key, "kind", KindDeleted, "chats", len(chats), "actor", deleted.Actor)
 	c.forget(key)
 	return nil
+}
+
+// untold lists the chats that do not have notice n.
+func (c *Controller) untold(key cache.ObjectName, chats []string, n Notice) []string {
+	var untold []string
+	for _, chat := range chats {
+		if !c.wasDelivered(key, deliveryID(chat, n)) {
+			untold = append(untold, chat)
+		}
+	}
+	return untold
+}
+
+// abandon records that the deletion of app was not announced to the chats
+// untold within the bound.
+func (c *Controller) abandon(app *v1alpha1.TeleApp, untold []string) {
+	slog.Warn("deletion notice not delivered in time; letting the TeleApp go",
+		"teleapp", app.Namespace+"/"+app.Name, "chats", len(untold), "timeout", c.deletionTimeout)
+	c.recorder.Eventf(app, corev1.EventTypeWarning, ReasonDeletionNoticeAbandoned,
+		"Deletion notice not delivered to %d chats within %s; removed finalizer %s", len(untold), c.deletionTimeout, Finalizer)
+	c.metrics.deletionNoticesAbandoned(len(untold))
 }
 
 // deliver hands every notice to every chat, the chats in parallel and each

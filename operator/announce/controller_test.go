@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -174,6 +176,13 @@ func (h *harness) sync(name string) error {
 		return err == nil && equality.Semantic.DeepEqual(got, want)
 	}, 5*time.Second, time.Millisecond)
 	return h.c.sync(context.Background(), cache.ObjectName{Namespace: ns, Name: name})
+}
+
+// syncDeletion is sync for the deletions queue.
+func (h *harness) syncDeletion(name string) error {
+	h.t.Helper()
+	require.NoError(h.t, h.sync(name), "a change sync hands a deletion over")
+	return h.c.syncDeletion(context.Background(), cache.ObjectName{Namespace: ns, Name: name})
 }
 
 func (h *harness) mustSync(name string) {
@@ -461,11 +470,11 @@ func TestDeletionAnnouncedThenReleased(t *testing.T) {
 	h := newHarness(t, Options{}, app)
 	h.chats.failChat("1", errors.New("telegram: timeout"))
 
-	require.Error(t, h.sync("web"))
+	require.Error(t, h.syncDeletion("web"))
 	assert.Contains(t, h.get("web").Finalizers, Finalizer, "held until the deletion was announced")
 
 	h.chats.failChat("1", nil)
-	h.mustSync("web")
+	require.NoError(t, h.syncDeletion("web"))
 	assert.Equal(t, []string{"example.com/other"}, h.get("web").Finalizers)
 	assert.Equal(t, map[string][]string{"1": {"default/web Deleted 3/3"}}, h.chats.told())
 }
@@ -499,8 +508,141 @@ func TestRunAnnouncesWithWorkers(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 }
 
-func TestNegativeSettleIsRefused(t *testing.T) {
-	factory := externalversions.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
-	_, err := NewController(fake.NewSimpleClientset(), factory.Teleop().V1alpha1().TeleApps(), newChatLog(), record.NewFakeRecorder(1), Options{Settle: -time.Second})
-	assert.ErrorContains(t, err, "negative")
+func TestNegativeDurationsAreRefused(t *testing.T) {
+	for _, opts := range []Options{{Settle: -time.Second}, {DeletionNoticeTimeout: -time.Second}} {
+		factory := externalversions.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
+		_, err := NewController(fake.NewSimpleClientset(), factory.Teleop().V1alpha1().TeleApps(), newChatLog(), record.NewFakeRecorder(1), opts)
+		assert.ErrorContains(t, err, "negative", "%+v", opts)
+	}
+}
+
+func deletedAgo(d time.Duration) appOption {
+	return func(a *v1alpha1.TeleApp) { a.DeletionTimestamp = ptr.To(metav1.NewTime(time.Now().Add(-d))) }
+}
+
+func TestDeletionNoticeIsBounded(t *testing.T) {
+	const bound = time.Minute
+	unreachable := errors.New("telegram: 502 bad gateway")
+	tests := []struct {
+		name string
+		app  *v1alpha1.TeleApp
+		// steps runs the deletion syncs.
+		steps         func(h *harness)
+		wantTold      map[string][]string
+		wantAbandoned float64
+	}{
+		{
+			name: "told in time: released, nothing abandoned",
+			app:  teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseReady, 3), deleting()),
+			steps: func(h *harness) {
+				require.NoError(h.t, h.syncDeletion("web"))
+			},
+			wantTold: map[string][]string{"1": {"default/web Deleted 0/3"}, "2": {"default/web Deleted 0/3"}},
+		},
+		{
+			name: "a chat failing until the bound: released past it, that chat recorded",
+			app:  teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseReady, 3), deleting()),
+			steps: func(h *harness) {
+				h.chats.failChat("2", unreachable)
+				require.Error(h.t, h.syncDeletion("web"))
+				assert.Contains(h.t, h.get("web").Finalizers, Finalizer, "held within the bound")
+				h.clock.Step(bound)
+				require.NoError(h.t, h.syncDeletion("web"))
+			},
+			wantTold:      map[string][]string{"1": {"default/web Deleted 0/3"}},
+			wantAbandoned: 1,
+		},
+		{
+			name: "deleted longer ago than the bound (teleop was down): released untold at once",
+			app:  teleApp("web", withChats("1", "2"), withAnnounced(v1alpha1.PhaseReady, 3), deletedAgo(2*bound)),
+			steps: func(h *harness) {
+				require.NoError(h.t, h.syncDeletion("web"))
+			},
+			wantTold:      map[string][]string{},
+			wantAbandoned: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			metrics := NewMetrics(prometheus.NewRegistry())
+			h := newHarness(t, Options{DeletionNoticeTimeout: bound, Metrics: metrics}, tt.app)
+			tt.steps(h)
+			app, err := h.client.TeleopV1alpha1().TeleApps(ns).Get(context.Background(), "web", metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.NotContains(t, app.Finalizers, Finalizer)
+			assert.Equal(t, tt.wantTold, h.chats.told())
+			assert.Equal(t, tt.wantAbandoned, testutil.ToFloat64(metrics.undeliveredDeletions))
+			if tt.wantAbandoned > 0 {
+				assert.Contains(t, drain(h.recorder), ReasonDeletionNoticeAbandoned)
+			}
+		})
+	}
+}
+
+// drain returns the Events recorded so far.
+func drain(r *record.FakeRecorder) string {
+	var all []string
+	for {
+		select {
+		case e := <-r.Events:
+			all = append(all, e)
+		default:
+			return fmt.Sprint(all)
+		}
+	}
+}
+
+// hangingNotifier never delivers a notice of the given kinds: it waits until
+// its caller gives up, as a send to an unresponsive Telegram does.
+type hangingNotifier struct {
+	*chatLog
+	hang map[Kind]bool
+}
+
+func (n hangingNotifier) Notify(ctx context.Context, chat string, notice Notice) error {
+	if n.hang[notice.Kind] {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return n.chatLog.Notify(ctx, chat, notice)
+}
+
+func TestAHangingDeletionNoticeEndsAtTheBound(t *testing.T) {
+	app := teleApp("web", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3), deleting())
+	h := newHarness(t, Options{}, app)
+	h.start(Options{Clock: h.clock, DeletionNoticeTimeout: 200 * time.Millisecond})
+	h.c.notifier = hangingNotifier{chatLog: h.chats, hang: map[Kind]bool{KindDeleted: true}}
+
+	require.NoError(t, h.syncDeletion("web"), "the wait ends at the bound, and so does the finalizer")
+	assert.NotContains(t, h.get("web").Finalizers, Finalizer)
+}
+
+func TestDeletionsDoNotWaitBehindStuckNotices(t *testing.T) {
+	client := fake.NewSimpleClientset(
+		teleApp("stuck", withChats("1"), withAnnounced(v1alpha1.PhaseProgressing, 3), withStatus(v1alpha1.PhaseReady, 3, "")),
+		teleApp("gone", withChats("1"), withAnnounced(v1alpha1.PhaseReady, 3)),
+	)
+	chats := newChatLog()
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	notifier := hangingNotifier{chatLog: chats, hang: map[Kind]bool{KindReady: true}}
+	c, err := NewController(client, factory.Teleop().V1alpha1().TeleApps(), notifier, record.NewFakeRecorder(100), Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	go func() { assert.NoError(t, c.Run(ctx, 1)) }()
+
+	// The only change worker now waits on stuck's Ready notice.
+	require.Eventually(t, func() bool { return c.queue.Len() == 0 }, 5*time.Second, time.Millisecond)
+	gone, err := client.TeleopV1alpha1().TeleApps(ns).Get(ctx, "gone", metav1.GetOptions{})
+	require.NoError(t, err)
+	gone.DeletionTimestamp = ptr.To(metav1.Now())
+	_, err = client.TeleopV1alpha1().TeleApps(ns).Update(ctx, gone, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		app, err := client.TeleopV1alpha1().TeleApps(ns).Get(ctx, "gone", metav1.GetOptions{})
+		return err == nil && !contains(app.Finalizers, Finalizer)
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string][]string{"1": {"default/gone Deleted 0/3"}}, chats.told())
 }
