@@ -15,6 +15,7 @@ import (
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator"
+	"github.com/teleop/teleop/operator/announce"
 )
 
 // defaultEndpoint is the public Bot API; a local Bot API server or a test
@@ -51,6 +52,9 @@ type config struct {
 	logLevel            string
 	logFile             string
 	conversationTimeout time.Duration
+	// deletionNoticeTimeout bounds, from a TeleApp's deletionTimestamp, the
+	// wait for its deletion notice.
+	deletionNoticeTimeout time.Duration
 
 	// inbound limits: what one user and one chat may send (per second, burst)
 	userRate, chatRate   float64
@@ -94,35 +98,38 @@ func (l idList) strings() []string {
 // envFor names the environment variable behind each flag. Every flag has one;
 // an explicitly given flag wins over it.
 var envFor = map[string]string{
-	"kubeconfig":            "KUBECONFIG",
-	"namespace":             "TELEOP_NAMESPACE",
-	"watch-namespace":       "TELEOP_WATCH_NAMESPACE",
-	"kube-qps":              "TELEOP_KUBE_QPS",
-	"kube-burst":            "TELEOP_KUBE_BURST",
-	"workers":               "TELEOP_WORKERS",
-	"telegram-token-file":   "TELEGRAM_BOT_TOKEN_FILE",
-	"telegram-token":        "TELEGRAM_BOT_TOKEN",
-	"telegram-api-endpoint": "TELEGRAM_API_ENDPOINT",
-	"telegram-mode":         "TELEOP_TELEGRAM_MODE",
-	"telegram-timeout":      "TELEOP_TELEGRAM_TIMEOUT",
-	"webhook-listen":        "TELEOP_WEBHOOK_LISTEN",
-	"webhook-url":           "TELEOP_WEBHOOK_URL",
-	"webhook-secret":        "TELEOP_WEBHOOK_SECRET",
-	"admins":                "TELEOP_ADMINS",
-	"notify-chats":          "TELEOP_NOTIFY_CHATS",
-	"leader-elect":          "TELEOP_LEADER_ELECT",
-	"metrics-addr":          "TELEOP_METRICS_ADDR",
-	"health-addr":           "TELEOP_HEALTH_ADDR",
-	"log-format":            "TELEOP_LOG_FORMAT",
-	"log-level":             "TELEOP_LOG_LEVEL",
-	"log-file":              "TELEOP_LOG_FILE",
-	"conversation-timeout":  "TELEOP_CONVERSATION_TIMEOUT",
-	"user-rate":             "TELEOP_USER_RATE",
-	"user-burst":            "TELEOP_USER_BURST",
-	"chat-rate":             "TELEOP_CHAT_RATE",
-	"chat-burst":            "TELEOP_CHAT_BURST",
-	"as":                    "TELEOP_CONSOLE_AS",
-	"chat":                  "TELEOP_CONSOLE_CHAT",
+	"kubeconfig":              "KUBECONFIG",
+	"namespace":               "TELEOP_NAMESPACE",
+	"watch-namespace":         "TELEOP_WATCH_NAMESPACE",
+	"kube-qps":                "TELEOP_KUBE_QPS",
+	"kube-burst":              "TELEOP_KUBE_BURST",
+	"workers":                 "TELEOP_WORKERS",
+	"telegram-token-file":     "TELEGRAM_BOT_TOKEN_FILE",
+	"telegram-token":          "TELEGRAM_BOT_TOKEN",
+	"telegram-api-endpoint":   "TELEGRAM_API_ENDPOINT",
+	"telegram-mode":           "TELEOP_TELEGRAM_MODE",
+	"telegram-timeout":        "TELEOP_TELEGRAM_TIMEOUT",
+	"webhook-listen":          "TELEOP_WEBHOOK_LISTEN",
+	"webhook-url":             "TELEOP_WEBHOOK_URL",
+	"webhook-secret":          "TELEOP_WEBHOOK_SECRET",
+	"admins":                  "TELEOP_ADMINS",
+	"notify-chats":            "TELEOP_NOTIFY_CHATS",
+	"leader-elect":            "TELEOP_LEADER_ELECT",
+	"metrics-addr":            "TELEOP_METRICS_ADDR",
+	"health-addr":             "TELEOP_HEALTH_ADDR",
+	"log-format":              "TELEOP_LOG_FORMAT",
+	"log-level":               "TELEOP_LOG_LEVEL",
+	"log-file":                "TELEOP_LOG_FILE",
+	"conversation-timeout":    "TELEOP_CONVERSATION_TIMEOUT",
+	"user-rate":               "TELEOP_USER_RATE",
+	"user-burst":              "TELEOP_USER_BURST",
+	"chat-rate":               "TELEOP_CHAT_RATE",
+	"chat-burst":              "TELEOP_CHAT_BURST",
+	"deletion-notice-timeout": "TELEOP_DELETION_NOTICE_TIMEOUT",
+	"deployment":              "TELEOP_UNINSTALL_DEPLOYMENT",
+	"timeout":                 "TELEOP_UNINSTALL_TIMEOUT",
+	"as":                      "TELEOP_CONSOLE_AS",
+	"chat":                    "TELEOP_CONSOLE_CHAT",
 }
 
 // newFlagSet declares the flags shared by run and console, plus the console's
@@ -157,6 +164,8 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.IntVar(&c.userBurst, "user-burst", bot.DefaultUserBurst, "updates one Telegram user may send at once")
 	fs.Float64Var(&c.chatRate, "chat-rate", bot.DefaultChatRate, "updates per second one chat may send; more are dropped")
 	fs.IntVar(&c.chatBurst, "chat-burst", bot.DefaultChatBurst, "updates one chat may send at once")
+	fs.DurationVar(&c.deletionNoticeTimeout, "deletion-notice-timeout", announce.DefaultDeletionNoticeTimeout,
+		"how long after its deletion a TeleApp waits for its deletion notice before it goes untold")
 	if console {
 		fs.Int64Var(&c.consoleAs, "as", 0, "Telegram user ID to act as (default: an admin)")
 		fs.Int64Var(&c.consoleChat, "chat", 0, "chat ID of the console (default: the user's private chat)")
@@ -249,6 +258,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--conversation-timeout must be at least 1s")
 	case c.userRate <= 0 || c.chatRate <= 0 || c.userBurst < 1 || c.chatBurst < 1:
 		return fmt.Errorf("--user-rate and --chat-rate must be above 0, --user-burst and --chat-burst at least 1")
+	case c.deletionNoticeTimeout < time.Second:
+		return fmt.Errorf("--deletion-notice-timeout must be at least 1s")
 	case c.namespace == "":
 		return fmt.Errorf("--namespace is empty")
 	case new(slog.Level).UnmarshalText([]byte(c.logLevel)) != nil:

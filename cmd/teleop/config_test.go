@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,6 +31,7 @@ func TestParseConfigAccepts(t *testing.T) {
 				assert.Equal(t, "teleop-system", c.namespace)
 				assert.Equal(t, defaultEndpoint, c.apiEndpoint)
 				assert.Empty(t, c.token)
+				assert.Equal(t, 60*time.Second, c.deletionNoticeTimeout)
 			},
 		},
 		{
@@ -62,6 +64,11 @@ func TestParseConfigAccepts(t *testing.T) {
 			check: func(t *testing.T, c *config) {
 				assert.Equal(t, "webhook", c.mode)
 			},
+		},
+		{
+			name:  "deletion notice timeout from the environment",
+			env:   map[string]string{"TELEOP_DELETION_NOTICE_TIMEOUT": "5s"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, 5*time.Second, c.deletionNoticeTimeout) },
 		},
 		{
 			name:  "notify chats keep negative group IDs",
@@ -109,6 +116,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{name: "bad log format", args: []string{"--log-format=xml"}, wantErr: "--log-format"},
 		{name: "zero user rate", args: []string{"--user-rate=0"}, wantErr: "--user-rate and --chat-rate must be above 0"},
 		{name: "zero chat burst from env", env: map[string]string{"TELEOP_CHAT_BURST": "0"}, wantErr: "--chat-burst at least 1"},
+		{name: "deletion notice timeout under a second", args: []string{"--deletion-notice-timeout=500ms"}, wantErr: "--deletion-notice-timeout must be at least 1s"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined"},
 	}
@@ -143,6 +151,38 @@ func TestConsoleLogsToAFile(t *testing.T) {
 			c, err := parseConfig("x", tt.args, tt.console, envOf(tt.env))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, c.logFile)
+		})
+	}
+}
+
+func TestParseUninstall(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    uninstallConfig
+		wantErr string
+	}{
+		{name: "defaults", want: uninstallConfig{namespace: "teleop-system", deployment: "teleop", timeout: 2 * time.Minute}},
+		{
+			name: "environment and flags",
+			args: []string{"--deployment=", "--watch-namespace=web"},
+			env:  map[string]string{"TELEOP_NAMESPACE": "ops", "TELEOP_UNINSTALL_TIMEOUT": "30s", "KUBECONFIG": "/k"},
+			want: uninstallConfig{kubeconfig: "/k", namespace: "ops", watchNS: "web", timeout: 30 * time.Second},
+		},
+		{name: "no namespace for the Deployment", args: []string{"--namespace="}, wantErr: "--namespace is empty"},
+		{name: "bad timeout", args: []string{"--timeout=0s"}, wantErr: "--timeout must be positive"},
+		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseUninstall(tt.args, envOf(tt.env))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, *c)
 		})
 	}
 }

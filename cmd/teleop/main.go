@@ -2,6 +2,7 @@
 //
 //	teleop run       the operator and the Telegram bot
 //	teleop console   the same bot engine in a terminal, no Telegram needed
+//	teleop uninstall removes teleop's finalizers, so no TeleApp is left stuck
 //	teleop version   the build's version
 //
 // This package only wires: the work is done in operator/, bot/, commands/
@@ -30,6 +31,7 @@ const usage = `teleop: a Kubernetes operator driven from Telegram
 Usage:
   teleop run [flags]       run the operator and the Telegram bot
   teleop console [flags]   chat with the bot engine in this terminal
+  teleop uninstall [flags] stop teleop and remove its finalizers from every TeleApp
   teleop version           print the version
 
 Run "teleop run --help" for the flags; every flag also has an environment variable.
@@ -52,7 +54,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		console := args[0] == "console"
 		cfg, err := parseConfig(args[0], args[1:], console, os.Getenv)
 		if errors.Is(err, flag.ErrHelp) {
-			printFlags(stdout, args[0], console)
+			printFlags(stdout, newFlagSet(args[0], &config{}, console))
 			return 0
 		}
 		if err != nil {
@@ -79,6 +81,23 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "uninstall":
+		cfg, err := parseUninstall(args[1:], os.Getenv)
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(stdout, newUninstallFlagSet(&uninstallConfig{}))
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "teleop uninstall: %v\n", err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runUninstall(ctx, cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "teleop uninstall: %v\n", err)
+			return 1
+		}
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,10 +107,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 }
 
-func printFlags(w io.Writer, name string, console bool) {
-	fs := newFlagSet(name, &config{}, console)
-	fs.SetOutput(w)
-	fmt.Fprintf(w, "Usage: teleop %s [flags]\n\nFlags (environment variable in brackets; a flag wins over its variable):\n", name)
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: teleop %s [flags]\n\nFlags (environment variable in brackets; a flag wins over its variable):\n", fs.Name())
 	fs.VisitAll(func(f *flag.Flag) {
 		fmt.Fprintf(w, "  --%s (%s)\n    \t%s (default %q)\n", f.Name, envFor[f.Name], f.Usage, f.DefValue)
 	})

@@ -239,7 +239,12 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	messenger := chat.Messenger()
 	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps()
 	announcer, err := announce.NewController(p.clients.Tele, teleApps, progress.NewNotifier(messenger), op.Recorder(),
-		announce.Options{NotifyChats: p.cfg.notifyChats.strings(), Settle: announce.DefaultSettle})
+		announce.Options{
+			NotifyChats:           p.cfg.notifyChats.strings(),
+			Settle:                announce.DefaultSettle,
+			DeletionNoticeTimeout: p.cfg.deletionNoticeTimeout,
+			Metrics:               announce.NewMetrics(p.registry),
+		})
 	if err != nil {
 		return nil, fmt.Errorf("announcer: %w", err)
 	}

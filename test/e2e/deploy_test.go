@@ -1,24 +1,36 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
+	"github.com/teleop/teleop/operator/announce"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -123,7 +135,7 @@ func TestServiceAccountRBACIsEnoughAndNoMore(t *testing.T) {
 	out, err := e.cluster.Kubectl(ctx(t), "apply", "-k", filepath.Join(cluster.RepoRoot(), "deploy/rbac"))
 	require.NoError(t, err, out)
 
-	saConfig := serviceAccountConfig(t, e)
+	saConfig := serviceAccountConfig(t, e, systemNamespace, "teleop")
 	kubeconfig := writeKubeconfig(t, saConfig)
 	args := []string{"--kubeconfig", kubeconfig, "--namespace", systemNamespace, "--watch-namespace", e.appsNS,
 		"--telegram-api-endpoint", e.emu.Endpoint(), "--telegram-token", e.emu.Token(), "--metrics-addr", freeAddr(t),
@@ -150,15 +162,17 @@ func TestServiceAccountRBACIsEnoughAndNoMore(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "no cluster-admin powers: %v", err)
 }
 
-func serviceAccountConfig(t *testing.T, e *env) *rest.Config {
+// serviceAccountConfig is a client config with a token of the ServiceAccount
+// namespace/name, as its pods get.
+func serviceAccountConfig(t *testing.T, e *env, namespace, name string) *rest.Config {
 	t.Helper()
 	var token *authenticationv1.TokenRequest
 	require.Eventually(t, func() bool {
 		var err error
-		token, err = e.kube.CoreV1().ServiceAccounts(systemNamespace).CreateToken(context.Background(), "teleop",
+		token, err = e.kube.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name,
 			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{}}, metav1.CreateOptions{})
 		return err == nil
-	}, 30*time.Second, 200*time.Millisecond, "a token for the teleop ServiceAccount")
+	}, 30*time.Second, 200*time.Millisecond, "a token for the ServiceAccount %s/%s", namespace, name)
 	cfg := rest.AnonymousClientConfig(e.cluster.RESTConfig())
 	cfg.BearerToken = token.Status.Token
 	return cfg
@@ -174,4 +188,99 @@ func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
 	path := filepath.Join(t.TempDir(), "teleop.kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*kc, path))
 	return path
+}
+
+// hookObjects renders the chart and returns its pre-delete hook objects.
+func hookObjects(t *testing.T, namespace string) []*unstructured.Unstructured {
+	t.Helper()
+	out, err := exec.Command(helmBinary(t), "template", "teleop", filepath.Join(cluster.RepoRoot(), "deploy/helm/teleop"), "--namespace", namespace).CombinedOutput()
+	require.NoError(t, err, string(out))
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var hooks []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		err := decoder.Decode(&obj.Object)
+		if errors.Is(err, io.EOF) {
+			return hooks
+		}
+		require.NoError(t, err)
+		if obj.GetAnnotations()["helm.sh/hook"] == "pre-delete" {
+			hooks = append(hooks, obj)
+		}
+	}
+}
+
+// helm uninstall's pre-delete hook is a Job that runs teleop uninstall with
+// a ServiceAccount whose rights are enough to stop teleop and release every
+// TeleApp: proven by running teleop uninstall with that ServiceAccount's
+// token against a running teleop Deployment.
+func TestHelmUninstallHook(t *testing.T) {
+	e := newEnv(t)
+	hooks := hookObjects(t, e.systemNS)
+	var kinds []string
+	var job *unstructured.Unstructured
+	var rbac []string
+	for _, h := range hooks {
+		kinds = append(kinds, h.GetKind())
+		assert.Contains(t, h.GetAnnotations()["helm.sh/hook-delete-policy"], "hook-succeeded", h.GetKind())
+		if h.GetKind() == "Job" {
+			job = h
+			continue
+		}
+		weight, err := strconv.Atoi(h.GetAnnotations()["helm.sh/hook-weight"])
+		require.NoError(t, err)
+		assert.Less(t, weight, 0, "%s before the Job (weight 0)", h.GetKind())
+		data, err := json.Marshal(h.Object)
+		require.NoError(t, err)
+		rbac = append(rbac, string(data))
+	}
+	assert.ElementsMatch(t, []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Job"}, kinds)
+	require.NotNil(t, job)
+	pod, _, _ := unstructured.NestedMap(job.Object, "spec", "template", "spec")
+	assert.Equal(t, "teleop-uninstall", pod["serviceAccountName"])
+	containers, _, _ := unstructured.NestedSlice(pod, "containers")
+	require.Len(t, containers, 1)
+	assert.Equal(t, []any{"uninstall", "--deployment", "teleop"}, containers[0].(map[string]any)["args"])
+
+	// The hook's RBAC, for real; teleop running as its Deployment.
+	path := filepath.Join(t.TempDir(), "hook-rbac.json")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(rbac, "\n")), 0o600))
+	out, err := e.cluster.Kubectl(ctx(t), "apply", "-f", path)
+	require.NoError(t, err, out)
+	t.Cleanup(func() { _, _ = e.cluster.Kubectl(context.Background(), "delete", "-f", path, "--ignore-not-found") })
+	_, err = e.kube.AppsV1().Deployments(e.systemNS).Create(ctx(t), teleopDeployment(), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.tele.TeleopV1alpha1().TeleApps(e.appsNS).Create(ctx(t), &v1alpha1.TeleApp{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Finalizers: []string{announce.Finalizer}},
+		Spec:       v1alpha1.TeleAppSpec{Image: "nginx:1.27"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	kubeconfig := writeKubeconfig(t, serviceAccountConfig(t, e, e.systemNS, "teleop-uninstall"))
+	run := exec.Command(teleopBinary, "uninstall", "--kubeconfig", kubeconfig, "--namespace", e.systemNS,
+		"--deployment", "teleop", "--watch-namespace", e.appsNS)
+	report, err := run.CombinedOutput()
+	require.NoError(t, err, string(report))
+	assert.Contains(t, string(report), "scaled Deployment")
+	assert.Contains(t, string(report), "released TeleApp "+e.appsNS+"/web")
+	assert.Empty(t, e.teleApp("web").Finalizers)
+	teleop, err := e.kube.AppsV1().Deployments(e.systemNS).Get(ctx(t), "teleop", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), *teleop.Spec.Replicas)
+}
+
+// teleopDeployment stands for teleop's own Deployment; KWOK's nodes run it.
+func teleopDeployment() *appsv1.Deployment {
+	labels := map[string]string{"app.kubernetes.io/name": "teleop"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "teleop"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "teleop", Image: "teleop:test"}}},
+			},
+		},
+	}
 }
