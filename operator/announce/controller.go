@@ -78,10 +78,10 @@ type Options struct {
 // Deletions have a queue and workers of their own, so a TeleApp being
 // deleted never waits behind notices of changes that a chat is slow to take.
 type Controller struct {
-	client   versioned.Interface
-	lister   listers.TeleAppLister
-	synced   cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	client versioned.Interface
+	lister listers.TeleAppLister
+	synced cache.InformerSynced
+	queue  workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	// deletions holds the TeleApps being deleted.
 	deletions       workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	notifier        Notifier

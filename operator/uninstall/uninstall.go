@@ -20,8 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/announce"
+	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 )
 

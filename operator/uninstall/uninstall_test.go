@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/announce"
+	v1alpha1 "github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/operator/uninstall"
 	"github.com/teleop/teleop/test/cluster"
