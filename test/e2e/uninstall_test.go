@@ -69,11 +69,13 @@ func TestNamespaceDeletionIsBoundedWhileTelegramFails(t *testing.T) {
 
 			tt.fault.Until = time.Now().Add(10 * time.Minute)
 			e.emu.Fail(tt.fault)
+			deleted := time.Now()
 			require.NoError(t, e.kube.CoreV1().Namespaces().Delete(ctx(t), e.appsNS, metav1.DeleteOptions{}))
 			e.eventually("the namespace to be gone", bound+30*time.Second, func() (bool, error) {
 				_, err := e.kube.CoreV1().Namespaces().Get(ctx(t), e.appsNS, metav1.GetOptions{})
 				return apierrors.IsNotFound(err), nil
 			})
+			t.Logf("namespace of %d TeleApps gone %s after its deletion (bound %s)", apps, time.Since(deleted).Round(100*time.Millisecond), bound)
 			metrics := httpGet(t, "http://"+metricsAddr+"/metrics")
 			assert.Contains(t, metrics, fmt.Sprintf("teleop_deletion_notices_undelivered_total %d", apps))
 		})
