@@ -50,10 +50,9 @@ type Reply struct {
 	Text string
 	// Buttons is an inline keyboard, row by row; nil for none.
 	Buttons [][]Button
-	// Live marks a message that will be edited as something moves on (a
-	// rollout's progress): it is never joined with other queued messages,
-	// whose words its edits would erase.
-	Live bool
+	// Priority places it in the outbox: a reply (the zero value) goes before
+	// notices, which go before progress edits.
+	Priority Priority
 }
 
 // Button is one inline-keyboard button.

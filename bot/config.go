@@ -43,11 +43,13 @@ type Config struct {
 	PollTimeout time.Duration
 	// RequestTimeout bounds every other Bot API call; default 30 s.
 	RequestTimeout time.Duration
-	// Workers bounds how many chats are handled at the same time; default 16.
-	Workers int
-	// Journal remembers handled update IDs so no update runs twice; default
-	// an in-memory journal of the last 10,000 IDs (lost on restart).
-	Journal Journal
+	// UpdateTimeout is each update's deadline: its handler's context ends
+	// then; default 60 s.
+	UpdateTimeout time.Duration
+	// Checkpoint keeps the offset and the updates accepted and not yet
+	// started, so that a restart loses none and runs none twice; default in
+	// memory (lost on restart).
+	Checkpoint Checkpoint
 	// Limits are the outgoing rate limits; zero fields take Telegram's.
 	Limits Limits
 	// HTTPClient carries every Bot API call; default a fresh http.Client.
@@ -90,11 +92,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
 	}
-	if c.Workers <= 0 {
-		c.Workers = 16
+	if c.UpdateTimeout <= 0 {
+		c.UpdateTimeout = time.Minute
 	}
-	if c.Journal == nil {
-		c.Journal = NewMemoryJournal(10000)
+	if c.Checkpoint == nil {
+		c.Checkpoint = &MemoryCheckpoint{}
 	}
 	c.Limits = c.Limits.withDefaults()
 	if c.HTTPClient == nil {

@@ -5,126 +5,162 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
-// dispatcher hands updates to a Handler: in order within a chat, several
-// chats at a time (at most workers), with at most maxPending updates
-// accepted and not yet handled. It claims each update in the Journal right
-// before handling it, so an update runs at most once however often it is
-// delivered. Handlers run with the dispatcher's context.
+// dispatcher hands accepted updates to a Handler: in order within a chat,
+// every chat on its own (no chat waits for another), each update under a
+// deadline. It records every step in the ledger first: an update is accepted
+// (durably, before Telegram is told it may forget it), then started
+// (durably, right before its handler runs), so a crash loses nothing
+// accepted and runs nothing twice.
 type dispatcher struct {
-	ctx     context.Context
-	handler Handler
-	journal Journal
-	metrics *Metrics
-	log     *slog.Logger
-	// slots holds one token per chat being handled right now.
-	slots chan struct{}
-	// pending holds one token per update accepted and not yet handled.
-	pending chan struct{}
+	ctx      context.Context
+	handler  Handler
+	ledger   *ledger
+	deadline time.Duration
+	metrics  *Metrics
+	log      *slog.Logger
+	// room is signalled whenever an update leaves the pending window.
+	room chan struct{}
 
 	mu sync.Mutex
-	// queues holds the waiting updates of each chat that has a drain running.
-	queues map[int64][]dispatchJob
-	wg     sync.WaitGroup
+	// chats holds the chats with an update running, and their backlog.
+	chats map[int64][]Update
+	wg    sync.WaitGroup
 }
 
-type dispatchJob struct {
-	update Update
-	// done, if set, is called once the update is through: settled is true
-	// when it was handled or found handled before, false when it was
-	// abandoned or could not be claimed.
-	done func(settled bool)
-}
-
-func newDispatcher(ctx context.Context, h Handler, j Journal, workers, maxPending int, m *Metrics, log *slog.Logger) *dispatcher {
-	return &dispatcher{
-		ctx:     ctx,
-		handler: h,
-		journal: j,
-		metrics: m,
-		log:     log,
-		slots:   make(chan struct{}, workers),
-		pending: make(chan struct{}, maxPending),
-		queues:  make(map[int64][]dispatchJob),
+func newDispatcher(ctx context.Context, h Handler, l *ledger, deadline time.Duration, m *Metrics, log *slog.Logger) *dispatcher {
+	d := &dispatcher{
+		ctx: ctx, handler: h, ledger: l, deadline: deadline, metrics: m, log: log,
+		room:  make(chan struct{}, 1),
+		chats: make(map[int64][]Update),
 	}
+	d.queue(l.replay(), true)
+	return d
 }
 
-// submit queues u behind the earlier updates of its chat; it blocks while
-// maxPending updates wait, until ctx or the dispatcher's context ends.
-func (d *dispatcher) submit(ctx context.Context, u Update, done func(settled bool)) error {
-	select {
-	case d.pending <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-d.ctx.Done():
-		return d.ctx.Err()
+// batch is what one delivery brought, in ID order: updates to handle, and
+// the IDs of updates that are not for us, which only move the offset.
+type batch struct {
+	updates []Update
+	ignored []int64
+}
+
+// accept records b as accepted and queues its updates. It returns once all
+// of it is saved, so that the caller may confirm it to Telegram; the
+// handlers run as soon as it is.
+func (d *dispatcher) accept(ctx context.Context, b batch) error {
+	d.queue(b.updates, false)
+	for _, id := range b.ignored {
+		d.ledger.skip(id)
 	}
+	// Waiting for the current version covers this batch, and also a repeat
+	// whose first delivery is still being saved.
+	return d.ledger.wait(ctx, d.ledger.current())
+}
+
+// queue puts updates behind the earlier ones of their chat, starting a
+// chat's runner when it has none. Replayed updates are pending already.
+func (d *dispatcher) queue(updates []Update, replayed bool) {
 	d.mu.Lock()
-	queue, draining := d.queues[u.ChatID]
-	d.queues[u.ChatID] = append(queue, dispatchJob{update: u, done: done})
-	d.mu.Unlock()
-	if !draining {
+	defer d.mu.Unlock()
+	for _, u := range updates {
+		if !replayed && d.ledger.seen(u.ID) {
+			d.log.Info("skipping an update accepted before", "update", u.ID, "chat", u.ChatID)
+			continue
+		}
+		backlog, running := d.chats[u.ChatID]
+		if running {
+			if !replayed {
+				d.ledger.accept(u, false)
+			}
+			d.chats[u.ChatID] = d.trim(append(backlog, u))
+			continue
+		}
+		var version uint64
+		if replayed {
+			version = d.ledger.start(u.ID)
+		} else {
+			version = d.ledger.accept(u, true)
+		}
+		d.chats[u.ChatID] = nil
 		d.wg.Add(1)
-		go d.drain(u.ChatID)
+		go d.run(u, version)
+	}
+}
+
+// trim keeps a chat's backlog within maxChatBacklog by dropping its oldest
+// updates. Callers hold d.mu.
+func (d *dispatcher) trim(backlog []Update) []Update {
+	for len(backlog) > maxChatBacklog {
+		d.ledger.start(backlog[0].ID)
+		d.ledger.evicted(backlog[0], "a chat's backlog is full")
+		backlog = backlog[1:]
+	}
+	return backlog
+}
+
+// run handles u once version is saved, then the chat's backlog in order.
+func (d *dispatcher) run(u Update, version uint64) {
+	defer d.wg.Done()
+	for {
+		if err := d.ledger.wait(d.ctx, version); err != nil {
+			d.log.Warn("update not handled: its start could not be recorded", "update", u.ID, "chat", u.ChatID, "err", err)
+			return
+		}
+		d.handle(u)
+		d.mu.Lock()
+		backlog := d.chats[u.ChatID]
+		if len(backlog) == 0 || d.ctx.Err() != nil {
+			// On shutdown the backlog stays pending in the checkpoint and
+			// runs after the restart.
+			delete(d.chats, u.ChatID)
+			d.mu.Unlock()
+			return
+		}
+		u, d.chats[u.ChatID] = backlog[0], backlog[1:]
+		version = d.ledger.start(u.ID)
+		d.mu.Unlock()
+		d.signalRoom()
+	}
+}
+
+func (d *dispatcher) signalRoom() {
+	select {
+	case d.room <- struct{}{}:
+	default:
+	}
+}
+
+// waitRoom returns once the pending window has room, or ctx ended.
+func (d *dispatcher) waitRoom(ctx context.Context) error {
+	for d.ledger.full() {
+		select {
+		case <-d.room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }
 
-// drain handles the queue of one chat until it is empty.
-func (d *dispatcher) drain(chatID int64) {
-	defer d.wg.Done()
-	select {
-	case d.slots <- struct{}{}:
-		defer func() { <-d.slots }()
-	case <-d.ctx.Done():
-	}
-	for {
-		d.mu.Lock()
-		queue := d.queues[chatID]
-		if len(queue) == 0 {
-			delete(d.queues, chatID)
-			d.mu.Unlock()
-			return
-		}
-		job := queue[0]
-		d.queues[chatID] = queue[1:]
-		d.mu.Unlock()
-
-		settled := d.ctx.Err() == nil && d.claimAndHandle(job.update)
-		<-d.pending
-		if job.done != nil {
-			job.done(settled)
-		}
-	}
-}
-
-// claimAndHandle handles u unless the Journal says it was handled before;
-// it reports false if the Journal failed.
-func (d *dispatcher) claimAndHandle(u Update) bool {
-	first, err := d.journal.Claim(d.ctx, u.ID)
-	switch {
-	case err != nil:
-		d.log.Warn("could not record an update as handled; not handling it", "update", u.ID, "chat", u.ChatID, "err", err)
-		return false
-	case !first:
-		d.log.Info("skipping an update handled before", "update", u.ID, "chat", u.ChatID)
-		return true
-	}
-	d.metrics.updateReceived()
-	d.handle(u)
-	return true
-}
-
-// handle runs the handler on u; a panicking handler is logged, not fatal.
+// handle runs the handler on u under the update deadline; a panicking
+// handler is logged, not fatal.
 func (d *dispatcher) handle(u Update) {
+	ctx, cancel := context.WithTimeout(d.ctx, d.deadline)
+	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
 			d.log.Error("update handler panicked", "update", u.ID, "chat", u.ChatID, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	d.handler.HandleUpdate(d.ctx, u)
+	d.metrics.updateReceived()
+	d.handler.HandleUpdate(ctx, u)
+	if ctx.Err() == context.DeadlineExceeded {
+		d.log.Warn("update handler ran past its deadline", "update", u.ID, "chat", u.ChatID, "deadline", d.deadline)
+	}
 }
 
-// wait returns once every accepted update was handled or abandoned.
+// wait returns once every running handler returned.
 func (d *dispatcher) wait() { d.wg.Wait() }

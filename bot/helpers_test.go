@@ -132,3 +132,18 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// newTestDispatcher is a dispatcher over a ledger opened on cp.
+func newTestDispatcher(t testing.TB, ctx context.Context, cp Checkpoint, h Handler) *dispatcher {
+	t.Helper()
+	l, err := openLedger(ctx, cp, nil, testLogger(t))
+	require.NoError(t, err)
+	return newDispatcher(ctx, h, l, time.Minute, nil, testLogger(t))
+}
+
+// idle reports whether d has no update running or waiting.
+func idle(d *dispatcher) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.chats) == 0
+}

@@ -2,28 +2,155 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestMemoryJournal(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	j := NewMemoryJournal(3)
-	claim := func(id int64) bool {
-		first, err := j.Claim(ctx, id)
-		require.NoError(t, err)
-		return first
-	}
+// blocker is a Handler that records updates and holds those whose text is
+// "block" until released or its context ends.
+type blocker struct {
+	*recorder
+	release chan struct{}
+	entered chan Update
+}
 
-	for _, id := range []int64{1, 2, 3} {
-		assert.True(t, claim(id), "first claim of %d", id)
+func newBlocker() *blocker {
+	return &blocker{recorder: newRecorder(), release: make(chan struct{}), entered: make(chan Update, 10)}
+}
+
+func (b *blocker) HandleUpdate(ctx context.Context, u Update) {
+	b.recorder.HandleUpdate(ctx, u)
+	if u.Text == "block" {
+		b.entered <- u
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+		}
 	}
-	assert.False(t, claim(2), "second claim of 2")
-	assert.True(t, claim(4), "first claim of 4")
-	assert.True(t, claim(1), "1 is the oldest and was forgotten")
-	assert.False(t, claim(4), "4 is remembered")
-	assert.LessOrEqual(t, len(j.seen), 3, "the journal grew past its capacity")
+}
+
+func text(id, chat int64, s string) Update {
+	return Update{ID: id, ChatID: chat, ChatType: "private", UserID: chat, Text: s}
+}
+
+func savedState(t *testing.T, cp Checkpoint) checkpointState {
+	t.Helper()
+	raw, err := cp.Load(context.Background())
+	require.NoError(t, err)
+	var st checkpointState
+	require.NoError(t, json.Unmarshal(raw, &st))
+	return st
+}
+
+// An instance that dies with updates accepted but not started leaves them in
+// the checkpoint; the next one runs exactly those, and not the one that had
+// started.
+func TestLedgerReplaysAcceptedUpdatesOnce(t *testing.T) {
+	t.Parallel()
+	cp := &MemoryCheckpoint{}
+	ctx, crash := context.WithCancel(context.Background())
+	first := newBlocker()
+	d := newTestDispatcher(t, ctx, cp, first)
+	require.NoError(t, d.accept(ctx, batch{updates: []Update{text(10, 1, "block"), text(11, 1, "/scale web +2"), text(12, 2, "/list")}, ignored: []int64{13}}))
+	<-first.entered
+	first.waitFor(t, 2) // chat 2 is not held up by chat 1
+	st := savedState(t, cp)
+	assert.Equal(t, int64(14), st.Offset)
+	require.Len(t, st.Pending, 1)
+	assert.Equal(t, int64(11), st.Pending[0].ID)
+	crash()
+	d.wait()
+
+	second := newRecorder()
+	d = newTestDispatcher(t, context.Background(), cp, second)
+	second.waitFor(t, 1)
+	waitUntil(t, "the replay is done", func() bool { return idle(d) })
+	assert.Equal(t, []string{"/scale web +2"}, second.texts(1))
+	assert.Len(t, second.handled(), 1)
+	assert.Empty(t, savedState(t, cp).Pending)
+
+	// A delivery of anything below the offset is a repeat.
+	require.NoError(t, d.accept(context.Background(), batch{updates: []Update{text(10, 1, "block"), text(12, 2, "/list")}}))
+	assert.Len(t, second.handled(), 1, "a repeated update ran")
+}
+
+func TestLedgerBoundsAChatsBacklog(t *testing.T) {
+	t.Parallel()
+	cp := &MemoryCheckpoint{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := newBlocker()
+	d := newTestDispatcher(t, ctx, cp, h)
+	updates := []Update{text(1, 1, "block")}
+	for id := int64(2); id <= maxChatBacklog+50; id++ {
+		updates = append(updates, text(id, 1, "hello"))
+	}
+	updates = append(updates, text(1000, 2, "/list"))
+	require.NoError(t, d.accept(ctx, batch{updates: updates}))
+	<-h.entered
+
+	st := savedState(t, cp)
+	assert.Len(t, st.Pending, maxChatBacklog, "the backlog of chat 1 outgrew its bound")
+	assert.Equal(t, int64(maxChatBacklog+50), st.Pending[len(st.Pending)-1].ID, "the newest updates are kept")
+	h.waitFor(t, 2)
+	assert.Equal(t, []string{"/list"}, h.texts(2), "the flood in chat 1 held up chat 2")
+	close(h.release)
+	h.waitFor(t, 1+maxChatBacklog+1)
+}
+
+// fencedCheckpoint is a checkpoint shared by several instances, each with
+// its own view, refusing a save from a view that is behind, as a ConfigMap
+// does with a stale resourceVersion.
+type fencedCheckpoint struct {
+	mu      sync.Mutex
+	data    []byte
+	version int
+}
+
+type fencedView struct {
+	store *fencedCheckpoint
+	seen  int
+}
+
+var errStale = errors.New("conflict: the checkpoint changed")
+
+func (v *fencedView) Load(context.Context) ([]byte, error) {
+	v.store.mu.Lock()
+	defer v.store.mu.Unlock()
+	v.seen = v.store.version
+	return v.store.data, nil
+}
+
+func (v *fencedView) Save(_ context.Context, data []byte) error {
+	v.store.mu.Lock()
+	defer v.store.mu.Unlock()
+	if v.seen != v.store.version {
+		return errStale
+	}
+	v.store.data = data
+	v.store.version++
+	v.seen = v.store.version
+	return nil
+}
+
+func TestLedgerOfADeposedInstanceStops(t *testing.T) {
+	t.Parallel()
+	store := &fencedCheckpoint{}
+	ctx := context.Background()
+	old := newTestDispatcher(t, ctx, &fencedView{store: store}, newRecorder())
+	require.NoError(t, old.accept(ctx, batch{updates: []Update{text(1, 1, "/list")}}))
+
+	successor := newRecorder()
+	next := newTestDispatcher(t, ctx, &fencedView{store: store}, successor)
+	require.NoError(t, next.accept(ctx, batch{updates: []Update{text(2, 1, "/status web")}}))
+
+	err := old.accept(ctx, batch{updates: []Update{text(3, 1, "/scale web 0")}})
+	require.ErrorIs(t, err, ErrDeposed)
+	assert.Equal(t, int64(3), savedState(t, &fencedView{store: store}).Offset, "the deposed instance overwrote its successor")
+	successor.waitFor(t, 1)
 }

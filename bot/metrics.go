@@ -8,6 +8,10 @@ type Metrics struct {
 	sent      prometheus.Counter
 	throttles prometheus.Counter
 	depth     prometheus.Gauge
+	dropped   prometheus.Counter
+	evicted   prometheus.Counter
+	pending   prometheus.Gauge
+	saves     *prometheus.CounterVec
 }
 
 // NewMetrics registers the transport's metrics with reg.
@@ -29,8 +33,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "teleop_telegram_outbox_depth",
 			Help: "Messages and edits queued for sending.",
 		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "teleop_telegram_edits_superseded_total",
+			Help: "Queued edits dropped because a newer edit of the same message replaced them.",
+		}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "teleop_telegram_updates_dropped_total",
+			Help: "Accepted updates dropped unhandled to keep a bound (a chat's backlog).",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teleop_telegram_updates_pending",
+			Help: "Updates accepted and not started yet.",
+		}),
+		saves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teleop_telegram_checkpoint_saves_total",
+			Help: "Saves of the update checkpoint, by result (ok, failed).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.updates, m.sent, m.throttles, m.depth)
+	reg.MustRegister(m.updates, m.sent, m.throttles, m.depth, m.dropped, m.evicted, m.pending, m.saves)
 	return m
 }
 
@@ -55,5 +75,33 @@ func (m *Metrics) throttled() {
 func (m *Metrics) outboxAdd(n int) {
 	if m != nil {
 		m.depth.Add(float64(n))
+	}
+}
+
+func (m *Metrics) superseded() {
+	if m != nil {
+		m.dropped.Inc()
+	}
+}
+
+func (m *Metrics) updateDropped() {
+	if m != nil {
+		m.evicted.Inc()
+	}
+}
+
+func (m *Metrics) pendingAdd(n int) {
+	if m != nil {
+		m.pending.Add(float64(n))
+	}
+}
+
+func (m *Metrics) checkpointSaved(ok bool) {
+	if m != nil {
+		result := "ok"
+		if !ok {
+			result = "failed"
+		}
+		m.saves.WithLabelValues(result).Inc()
 	}
 }

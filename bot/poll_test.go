@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,59 +61,33 @@ func TestPollingHandlesChatsConcurrently(t *testing.T) {
 	assert.True(t, slowSawFast, "chat 1002 was not handled while chat 1001 was busy")
 }
 
-// claimCounter is a Journal that counts claims per update on top of a real one.
-type claimCounter struct {
-	Journal
-	mu     sync.Mutex
-	claims map[int64]int
-}
-
-func (c *claimCounter) Claim(ctx context.Context, id int64) (bool, error) {
-	c.mu.Lock()
-	c.claims[id]++
-	c.mu.Unlock()
-	return c.Journal.Claim(ctx, id)
-}
-
-func TestPollingConfirmsOnlyHandledUpdates(t *testing.T) {
+// Updates are confirmed to Telegram once accepted, while their handlers
+// still run; a restart runs what was accepted and not started, once.
+func TestPollingConfirmsAcceptedUpdates(t *testing.T) {
 	t.Parallel()
 	emu := telegramemu.New(t, telegramemu.Options{})
 	chat := private(1001)
-	first := emu.SendText(chat, alice, "/scale web +1")
-	second := emu.SendText(chat, alice, "/scale web +2")
-	third := emu.SendText(chat, alice, "/list")
-	journal := &claimCounter{Journal: NewMemoryJournal(100), claims: map[int64]int{}}
+	emu.SendText(chat, alice, "block")
+	emu.SendText(chat, alice, "/scale web +2")
+	emu.SendText(private(1002), bob, "/list")
+	cp := &MemoryCheckpoint{}
 
-	// The first run dies while handling the second update.
-	entered := make(chan struct{})
-	var firstRun []string
-	var mu sync.Mutex
-	crashing := HandlerFunc(func(ctx context.Context, u Update) {
-		mu.Lock()
-		firstRun = append(firstRun, u.Text)
-		mu.Unlock()
-		if u.Text == "/scale web +2" {
-			close(entered)
-			<-ctx.Done()
-		}
-	})
-	stop := run(t, newTelegram(t, emu, func(c *Config) { c.Journal = journal }), crashing)
-	<-entered
+	// The first run stops while handling the first update.
+	first := newBlocker()
+	stop := run(t, newTelegram(t, emu, func(c *Config) { c.Checkpoint = cp }), first)
+	<-first.entered
+	first.waitFor(t, 2)
+	waitUntil(t, "the updates are confirmed while one still runs", func() bool { return emu.PendingUpdates() == 0 })
 	require.NoError(t, stop())
-	assert.Equal(t, []string{"/scale web +1", "/scale web +2"}, firstRun)
-	assert.Equal(t, 3, emu.PendingUpdates(), "updates of an unfinished batch were confirmed")
+	assert.Equal(t, []string{"block"}, first.texts(chat.ID))
 
-	// After the restart everything is redelivered; only the third update runs.
-	rec := newRecorder()
-	run(t, newTelegram(t, emu, func(c *Config) { c.Journal = journal }), rec)
-	handled := rec.waitFor(t, 1)
-	assert.Equal(t, "/list", handled[0].Text)
-	assert.Equal(t, third, handled[0].ID)
-	waitUntil(t, "all updates are confirmed", func() bool { return emu.PendingUpdates() == 0 })
-	assert.Len(t, rec.handled(), 1, "an update ran twice")
-	journal.mu.Lock()
-	defer journal.mu.Unlock()
-	assert.Equal(t, map[int64]int{first: 2, second: 2, third: 1}, journal.claims, "updates were not redelivered")
+	// After the restart only the update that had not started runs.
+	second := newRecorder()
+	run(t, newTelegram(t, emu, func(c *Config) { c.Checkpoint = cp }), second)
+	second.waitFor(t, 1)
+	assert.Equal(t, []string{"/scale web +2"}, second.texts(chat.ID))
+	time.Sleep(100 * time.Millisecond)
+	assert.Len(t, second.handled(), 1, "an update ran twice")
 }
 
 func TestPollingStopsPromptly(t *testing.T) {

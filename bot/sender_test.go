@@ -23,7 +23,11 @@ var (
 		PerGroup: telegramemu.Rate{Every: 300 * time.Millisecond, Burst: 20},
 		Global:   telegramemu.Rate{Every: time.Second / 300, Burst: 30},
 	}
-	fastLimits = Limits{PerChat: 100 * time.Millisecond, PerGroup: 300 * time.Millisecond, Global: time.Second / 300}
+	fastLimits = Limits{
+		PerChat:  Rate{Every: 100 * time.Millisecond, Burst: 2},
+		PerGroup: Rate{Every: 300 * time.Millisecond, Burst: 19},
+		Global:   Rate{Every: time.Second / 300, Burst: 29},
+	}
 )
 
 // newSenderUnderTest returns an emulator with fast limits and a sender on it.
@@ -170,33 +174,125 @@ func TestSenderDropsUnreachableChats(t *testing.T) {
 	}
 }
 
-func TestSenderCoalescesQueuedPlainMessages(t *testing.T) {
+func TestSenderJoinsQueuedNoticesOnly(t *testing.T) {
 	t.Parallel()
 	emu, m := newSenderUnderTest(t)
+	notice := func(text string) Reply { return Reply{ChatID: 7, Text: text, Priority: PriorityNotice} }
+	// The replies go first; the notices queued behind them are joined, and a
+	// reply is never joined with anything: its message may be edited later.
 	replies := []Reply{
-		{ChatID: 7, Text: "first"},
-		{ChatID: 7, Text: "second"},
-		{ChatID: 7, Text: "third"},
-		withButtons(7, "Delete web?"),
-		{ChatID: 7, Text: "fourth"},
-		{ChatID: 7, Text: "fifth"},
-		{ChatID: 7, Text: "Scaling… 3/5", Live: true},
-		{ChatID: 7, Text: "sixth"},
+		notice("web is ready"),
+		{ChatID: 7, Text: "reply one"},
+		{ChatID: 7, Text: "reply two"},
+		notice("db is ready"),
+		notice("api is degraded"),
 	}
 	ids, errs := sendAll(t, m, replies)
 
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
-	msgs := emu.Messages(7)
-	texts := make([]string, len(msgs))
-	for i, msg := range msgs {
-		texts[i] = msg.Text
+	texts := messageTexts(emu, 7)
+	require.Contains(t, texts, "reply one")
+	require.Contains(t, texts, "reply two")
+	var joined []string
+	for _, text := range texts {
+		if strings.Contains(text, "ready") || strings.Contains(text, "degraded") {
+			joined = append(joined, strings.Split(text, "\n\n")...)
+		}
 	}
-	// a live message is edited later: joined, its edits would erase the rest
-	assert.Equal(t, []string{"first", "second\n\nthird", "Delete web?", "fourth\n\nfifth", "Scaling… 3/5", "sixth"}, texts)
-	assert.Equal(t, ids[1], ids[2], "coalesced sends share the message")
-	assert.Equal(t, []int{msgs[0].ID, msgs[1].ID, msgs[1].ID, msgs[2].ID, msgs[3].ID, msgs[3].ID, msgs[4].ID, msgs[5].ID}, ids)
+	assert.ElementsMatch(t, []string{"web is ready", "db is ready", "api is degraded"}, joined)
+	assert.Less(t, len(texts), 5, "no notices were joined")
+	assert.NotEqual(t, ids[1], ids[2], "two replies were joined")
+	assert.Equal(t, ids[3], ids[4], "joined notices share the message")
+}
+
+func messageTexts(emu *telegramemu.Server, chatID int64) []string {
+	var texts []string
+	for _, msg := range emu.Messages(chatID) {
+		texts = append(texts, msg.Text)
+	}
+	return texts
+}
+
+func TestSenderRepliesGoBeforeNoticesAndProgress(t *testing.T) {
+	t.Parallel()
+	emu, m := newSenderUnderTest(t)
+	ctx := context.Background()
+	tracked, err := m.Send(ctx, Reply{ChatID: 7, Text: "Scaling web 1 → 3…"})
+	require.NoError(t, err)
+	// Fill the queue of chat 7 with notices (buttons keep them apart) and
+	// edits, far more than its bucket lets through at once.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			r := withButtons(7, fmt.Sprintf("notice %d", i))
+			r.Priority = PriorityNotice
+			_, _ = m.Send(ctx, r)
+		}()
+		go func() {
+			defer wg.Done()
+			_, _ = m.Send(ctx, Reply{ChatID: 7, EditMessageID: tracked, Text: fmt.Sprintf("Scaling web 1 → 3… %d", i), Priority: PriorityProgress})
+		}()
+	}
+	waitUntil(t, "the low-priority traffic is being sent", func() bool { return len(emu.Messages(7)) > 1 })
+	_, err = m.Send(ctx, Reply{ChatID: 7, Text: "the reply"})
+	require.NoError(t, err)
+	sentBefore := len(emu.Messages(7))
+	wg.Wait()
+
+	assert.Less(t, sentBefore, 1+10, "the reply waited for every queued notice")
+	assert.Zero(t, emu.Stats().TooManyRequests)
+}
+
+func TestSenderDropsSupersededEdits(t *testing.T) {
+	t.Parallel()
+	emu, m := newSenderUnderTest(t)
+	ctx := context.Background()
+	id, err := m.Send(ctx, Reply{ChatID: 7, Text: "Scaling web 1 → 9…"})
+	require.NoError(t, err)
+	// Use the chat's bucket up, so the edits queue.
+	for i := range 3 {
+		_, err := m.Send(ctx, Reply{ChatID: 7, Text: fmt.Sprintf("filler %d", i)})
+		require.NoError(t, err)
+	}
+	edits := make([]Reply, 8)
+	for i := range edits {
+		edits[i] = Reply{ChatID: 7, EditMessageID: id, Text: fmt.Sprintf("Scaling web 1 → 9… %d/9 ready", i+1), Priority: PriorityProgress}
+	}
+	ids, errs := sendAll(t, m, edits)
+
+	for i := range edits {
+		require.NoError(t, errs[i], "edit %d", i)
+		assert.Equal(t, id, ids[i], "edit %d", i)
+	}
+	assert.Equal(t, "Scaling web 1 → 9… 8/9 ready", emu.Messages(7)[0].Text, "the newest edit is shown")
+	assert.Less(t, emu.Stats().Requests["editMessageText"], len(edits), "no queued edit was superseded")
+}
+
+// Close while sends are being queued: every Send ends with its message or
+// ErrClosed, and the race detector sees no Add racing with Close's Wait.
+func TestSenderCloseWhileSending(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
+	for round := range 20 {
+		tg := newTelegram(t, emu, nil)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := tg.Messenger().Send(context.Background(), Reply{ChatID: int64(100*round + i + 1), Text: "hello"})
+				if err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("send: %v", err)
+				}
+			}()
+		}
+		tg.Close()
+		wg.Wait()
+	}
 }
 
 func TestSenderSplitsLongText(t *testing.T) {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,26 +122,28 @@ func (t *Telegram) Run(ctx context.Context, h Handler) error {
 	return t.poll(ctx, h)
 }
 
-// maxPending bounds the updates accepted and not yet handled.
-const maxPending = 1000
-
-// poll long-polls getUpdates. The offset that confirms updates to Telegram
-// (sent with the next getUpdates) advances only past batches that were
-// handled, so a crash or shutdown mid-way redelivers the batch; the Journal
-// keeps what had started from running twice.
+// poll long-polls getUpdates. Each batch is accepted in the ledger (saved to
+// the Checkpoint) before the next getUpdates confirms it to Telegram, so a
+// crash loses nothing: what was accepted and not started is replayed when
+// polling starts again. Replies never hold up polling.
 func (t *Telegram) poll(ctx context.Context, h Handler) error {
 	if err := t.deleteWebhook(ctx); err != nil {
 		return err
 	}
-	t.setProblem(nil) // Telegram answered; a long poll may now wait quietly
-	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
+	d, err := t.newDispatcher(ctx, h)
+	if err != nil {
+		return err
+	}
 	defer d.wait()
-	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout)
+	t.setProblem(nil) // Telegram answered; a long poll may now wait quietly
+	t.log.Info("polling for updates", "timeout", t.cfg.PollTimeout, "offset", d.ledger.nextOffset())
 
-	offset := 0
 	retry := newBackoff(time.Second, time.Minute)
 	for ctx.Err() == nil {
-		updates, err := t.getUpdates(ctx, offset, 100, t.cfg.PollTimeout)
+		if d.waitRoom(ctx) != nil {
+			break
+		}
+		updates, err := t.getUpdates(ctx, int(d.ledger.nextOffset()), 100, t.cfg.PollTimeout)
 		if ctx.Err() != nil {
 			break
 		}
@@ -156,12 +156,37 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 			continue
 		}
 		retry.reset()
-		if offset, err = t.handleBatch(ctx, d, updates, offset); err != nil && ctx.Err() == nil {
-			t.log.Warn("updates not handled; fetching them again", "err", err)
-			sleep(ctx, retry.next())
+		if err := d.accept(ctx, t.neutral(updates)); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("telegram: polling stopped: %w", err)
 		}
 	}
 	return nil
+}
+
+// newDispatcher opens the ledger of the Checkpoint and the dispatcher that
+// replays what it holds.
+func (t *Telegram) newDispatcher(ctx context.Context, h Handler) (*dispatcher, error) {
+	l, err := openLedger(ctx, t.cfg.Checkpoint, t.cfg.Metrics, t.log)
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	d := newDispatcher(ctx, h, l, t.cfg.UpdateTimeout, t.cfg.Metrics, t.log)
+	return d, nil
+}
+
+// neutral converts a batch; the updates that are not for us (other kinds)
+// come back as IDs only.
+func (t *Telegram) neutral(updates []tgbotapi.Update) batch {
+	var b batch
+	for _, tu := range updates {
+		if u, ok := fromTelegram(tu); ok {
+			b.updates = append(b.updates, u)
+		} else {
+			t.log.Debug("ignoring update", "update", tu.UpdateID)
+			b.ignored = append(b.ignored, int64(tu.UpdateID))
+		}
+	}
+	return b
 }
 
 // waitAfter logs a failed poll and waits before the next.
@@ -176,48 +201,6 @@ func (t *Telegram) waitAfter(ctx context.Context, err error, wait time.Duration)
 		t.log.Warn("getUpdates failed", "retry_in", wait, "err", err)
 	}
 	sleep(ctx, wait)
-}
-
-// handleBatch dispatches updates, waits until they are through and returns
-// the offset that confirms them. If one of them could not be claimed or ctx
-// ends first, it returns the offset it was given: the batch comes again and
-// the Journal skips what was handled.
-func (t *Telegram) handleBatch(ctx context.Context, d *dispatcher, updates []tgbotapi.Update, offset int) (int, error) {
-	var (
-		handled   sync.WaitGroup
-		mu        sync.Mutex
-		unsettled int
-	)
-	done := func(settled bool) {
-		if !settled {
-			mu.Lock()
-			unsettled++
-			mu.Unlock()
-		}
-		handled.Done()
-	}
-	next := offset
-	for _, tu := range updates {
-		next = tu.UpdateID + 1
-		u, ok := fromTelegram(tu)
-		if !ok {
-			t.log.Debug("ignoring update", "update", tu.UpdateID)
-			continue
-		}
-		handled.Add(1)
-		if err := d.submit(ctx, u, done); err != nil {
-			handled.Done()
-			break
-		}
-	}
-	handled.Wait()
-	switch {
-	case ctx.Err() != nil:
-		return offset, ctx.Err()
-	case unsettled > 0:
-		return offset, fmt.Errorf("%d of %d updates could not be claimed", unsettled, len(updates))
-	}
-	return next, nil
 }
 
 func (t *Telegram) getUpdates(ctx context.Context, offset, limit int, timeout time.Duration) ([]tgbotapi.Update, error) {
@@ -258,44 +241,5 @@ func (t *Telegram) deleteWebhook(ctx context.Context) error {
 		wait := retry.next()
 		t.log.Warn("deleteWebhook failed", "retry_in", wait, "err", err)
 		sleep(ctx, wait)
-	}
-}
-
-// backoff is an exponential back-off with jitter: each wait is drawn from
-// [d/2, d] where d doubles from min up to max (see jittered).
-type backoff struct {
-	min, max time.Duration
-	attempt  int
-}
-
-func newBackoff(minWait, maxWait time.Duration) *backoff {
-	return &backoff{min: minWait, max: maxWait}
-}
-
-func (b *backoff) next() time.Duration {
-	d := jittered(b.min, b.max, b.attempt)
-	b.attempt++
-	return d
-}
-
-// jittered is the wait before retry number attempt (from 0): drawn from
-// [d/2, d] where d = minWait doubled attempt times, at most maxWait.
-func jittered(minWait, maxWait time.Duration, attempt int) time.Duration {
-	d := minWait << min(attempt, 20)
-	if d <= 0 || d > maxWait {
-		d = maxWait
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.attempt = 0 }
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
 	}
 }

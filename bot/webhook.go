@@ -24,10 +24,9 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 const MaxWebhookBody = 1 << 20
 
 // webhookHandler receives Telegram's webhook POSTs: it authenticates them by
-// the secret token and queues each update for handling (where the Journal
-// drops repeated deliveries), then answers at once so Telegram does not wait
-// on slow handlers. Telegram counts an update answered 200 as delivered: one
-// still queued when teleop stops is lost, not run twice.
+// the secret token, accepts each update in the ledger (saved before the
+// answer, so an update answered 200 survives a crash; a repeated delivery is
+// recognised by its ID) and answers without waiting for the handler.
 type webhookHandler struct {
 	secretSum [sha256.Size]byte
 	dispatch  *dispatcher
@@ -65,12 +64,13 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, ok := fromTelegram(tu)
-	if !ok {
-		return
+	b := batch{ignored: []int64{int64(tu.UpdateID)}}
+	if ok {
+		b = batch{updates: []Update{u}}
 	}
-	if err := h.dispatch.submit(r.Context(), u, nil); err != nil {
-		h.log.Warn("webhook update not queued", "update", u.ID, "err", err)
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if err := h.dispatch.accept(r.Context(), b); err != nil {
+		h.log.Warn("webhook update not accepted", "update", tu.UpdateID, "err", err)
+		http.Error(w, "not accepted; deliver it again", http.StatusServiceUnavailable)
 	}
 }
 
@@ -85,13 +85,6 @@ func (h *webhookHandler) authentic(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], h.secretSum[:]) == 1
 }
 
-// WebhookHandler returns the http.Handler of webhook mode, handing updates
-// to h until ctx ends; Run serves it, and it can be mounted elsewhere.
-func (t *Telegram) WebhookHandler(ctx context.Context, h Handler) http.Handler {
-	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
-	return newWebhookHandler(t.cfg.WebhookSecret, d, t.log)
-}
-
 // serveWebhook listens on WebhookListen, registers WebhookURL with Telegram
 // and serves until ctx ends. The webhook stays registered on the way out so
 // that the next instance receives what arrives meanwhile.
@@ -100,7 +93,11 @@ func (t *Telegram) serveWebhook(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("telegram webhook: %w", err)
 	}
-	d := newDispatcher(ctx, h, t.cfg.Journal, t.cfg.Workers, maxPending, t.cfg.Metrics, t.log)
+	d, err := t.newDispatcher(ctx, h)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           newWebhookHandler(t.cfg.WebhookSecret, d, t.log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -130,13 +127,16 @@ func (t *Telegram) serveWebhook(ctx context.Context, h Handler) error {
 	return nil
 }
 
-// setWebhook registers the webhook with its secret token. v5.5.1's
-// WebhookConfig has no secret_token field, hence the raw call.
+// setWebhook registers the webhook with its secret token and one connection
+// at a time, so that updates arrive in order (the ledger takes an ID below
+// its offset for a repeat). v5.5.1's WebhookConfig has no secret_token
+// field, hence the raw call.
 func (t *Telegram) setWebhook(ctx context.Context) error {
 	params := tgbotapi.Params{
 		"url":             t.cfg.WebhookURL,
 		"secret_token":    t.cfg.WebhookSecret,
 		"allowed_updates": `["message","callback_query"]`,
+		"max_connections": "1",
 	}
 	retry := newBackoff(time.Second, time.Minute)
 	for {

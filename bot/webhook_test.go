@@ -27,7 +27,7 @@ func updateJSON(updateID, chatID int64, text string) string {
 func webhookUnderTest(t *testing.T) (http.Handler, *recorder) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := newRecorder()
-	d := newDispatcher(ctx, rec, NewMemoryJournal(100), 4, 100, nil, testLogger(t))
+	d := newTestDispatcher(t, ctx, &MemoryCheckpoint{}, rec)
 	t.Cleanup(func() { cancel(); d.wait() })
 	return newWebhookHandler(testSecret, d, testLogger(t)), rec
 }
@@ -150,13 +150,13 @@ func FuzzWebhook(f *testing.F) {
 	f.Fuzz(func(t *testing.T, secret, body string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var handled []Update
-		d := newDispatcher(ctx, HandlerFunc(func(_ context.Context, u Update) { handled = append(handled, u) }), NewMemoryJournal(10), 1, 10, nil, testLogger(t))
+		d := newTestDispatcher(t, ctx, &MemoryCheckpoint{}, HandlerFunc(func(_ context.Context, u Update) { handled = append(handled, u) }))
 		h := newWebhookHandler(testSecret, d, testLogger(t))
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set(SecretHeader, secret)
 		resp := httptest.NewRecorder()
 		h.ServeHTTP(resp, req)
-		waitUntil(t, "the queue is drained", func() bool { return len(d.pending) == 0 })
+		waitUntil(t, "the queue is drained", func() bool { return idle(d) })
 		cancel()
 		d.wait()
 

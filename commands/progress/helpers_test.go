@@ -15,9 +15,10 @@ import (
 func newMessenger(t *testing.T) (*telegramemu.Server, bot.Messenger) {
 	t.Helper()
 	emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
+	fast := bot.Rate{Every: time.Millisecond, Burst: 10}
 	tg, err := bot.New(bot.Config{
 		Token: emu.Token(), Endpoint: emu.Endpoint(), RequestTimeout: 5 * time.Second,
-		Limits: bot.Limits{PerChat: time.Millisecond, PerGroup: time.Millisecond, Global: time.Millisecond},
+		Limits: bot.Limits{PerChat: fast, PerGroup: fast, Global: fast},
 	})
 	require.NoError(t, err)
 	t.Cleanup(tg.Close)
