@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
+	"k8s.io/utils/clock"
+
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
@@ -52,7 +54,9 @@ type Conversations interface {
 }
 
 // Progress follows a rollout started from the chat by editing the reply that
-// announced it; *progress.Tracker provides it.
+// announced it, until the rollout ends or the tracker stops following it (it
+// bounds how many it follows, and stops them all on shutdown);
+// *progress.Tracker provides it.
 type Progress interface {
 	Track(ctx context.Context, chatID int64, messageID int, ro progress.Rollout)
 }
@@ -77,6 +81,8 @@ type Config struct {
 	Buttons ButtonStore
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Clock paces the chatter hints; the real clock when nil.
+	Clock clock.PassiveClock
 }
 
 // Router is the bot's Handler: commands are answered here, conversations are
@@ -84,6 +90,7 @@ type Config struct {
 type Router struct {
 	cfg     Config
 	grammar *grammar
+	hints   *hintLimiter
 	log     *slog.Logger
 }
 
@@ -105,7 +112,7 @@ func NewRouter(cfg Config) (*Router, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Router{cfg: cfg, grammar: newGrammar(allCommands...), log: log}, nil
+	return &Router{cfg: cfg, grammar: newGrammar(allCommands...), hints: newHintLimiter(cfg.Clock), log: log}, nil
 }
 
 // request is one matched command being handled.
@@ -127,7 +134,7 @@ func (r *Router) HandleUpdate(ctx context.Context, u bot.Update) {
 		r.handleButton(ctx, u)
 	case len(u.Text) > MaxMessageLength && utf8.RuneCountInString(u.Text) > MaxMessageLength:
 		r.log.Info("ignored over-long message", "chat", u.ChatID, "user", u.UserID, "characters", utf8.RuneCountInString(u.Text))
-		if isPrivate(u) {
+		if isPrivate(u) && r.hints.allow(u.ChatID) {
 			r.send(ctx, u.ChatID, "That message is too long for me. Commands are short: send /help to see them.")
 		}
 	default:
@@ -184,12 +191,14 @@ func (r *Router) reply(ctx context.Context, chatID int64, text string, ro *progr
 		r.log.Error("send reply", "chat", chatID, "err", err)
 	}
 	if ro != nil && messageID != 0 && r.cfg.Progress != nil {
-		go r.cfg.Progress.Track(ctx, chatID, messageID, *ro)
+		// The update's deadline ends its context; the rollout goes on.
+		go r.cfg.Progress.Track(context.WithoutCancel(ctx), chatID, messageID, *ro)
 	}
 }
 
 // handleChatter gives plain text to an open conversation; in a private chat
-// text nobody expects gets a hint, in a group it is none of our business.
+// text nobody expects gets a hint (at most one per HintInterval), in a group
+// it is none of our business.
 func (r *Router) handleChatter(ctx context.Context, u bot.Update) {
 	handled, err := r.cfg.Conversations.Handle(ctx, u)
 	if err != nil {
@@ -197,7 +206,7 @@ func (r *Router) handleChatter(ctx context.Context, u bot.Update) {
 		r.send(ctx, u.ChatID, somethingWentWrong)
 		return
 	}
-	if !handled && isPrivate(u) {
+	if !handled && isPrivate(u) && r.hints.allow(u.ChatID) {
 		r.send(ctx, u.ChatID, "I understand commands. Send /help to see them.")
 	}
 }

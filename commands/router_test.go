@@ -4,11 +4,13 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator/apps"
@@ -262,3 +264,25 @@ func drainEvents(w *world) []string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A chat that talks to the bot as to a person gets one hint a minute, and a
+// command after a flood of chatter is answered right behind it.
+func TestChatterGetsOneHintAMinute(t *testing.T) {
+	w := newWorld(t, teleApp("default", "web"))
+	clk := testingclock.NewFakePassiveClock(time.Now())
+	w.router.hints = newHintLimiter(clk)
+	for range 200 {
+		w.router.HandleUpdate(context.Background(), message("hello"))
+	}
+	w.router.HandleUpdate(context.Background(), message("/list"))
+	texts := w.messenger.texts()
+	require.Len(t, texts, 2)
+	assert.Equal(t, "I understand commands. Send /help to see them.", texts[0])
+	assert.Contains(t, texts[1], "web")
+
+	w.router.HandleUpdate(context.Background(), message("hello", func(u *bot.Update) { u.ChatID = chatID + 1 }))
+	assert.Len(t, w.messenger.texts(), 3, "another chat has its own minute")
+	clk.SetTime(clk.Now().Add(HintInterval))
+	w.router.HandleUpdate(context.Background(), message("hello"))
+	assert.Len(t, w.messenger.texts(), 4, "a minute later the chat is hinted again")
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,6 +26,7 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/announce"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/checkpoint"
 	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/operator/workqueuemetrics"
 )
@@ -39,22 +38,11 @@ type transport interface {
 	Messenger() bot.Messenger
 }
 
-// handledUpdatesTTL is how long a handled update ID is remembered: far longer
-// than Telegram keeps an unconfirmed update (24 h is its limit).
-const handledUpdatesTTL = 48 * time.Hour
-
-// updateJournal remembers handled update IDs in the cluster, so a restarted
-// teleop or a new leader never handles an update twice.
-type updateJournal struct{ store *store.Store }
-
-func (j updateJournal) Claim(ctx context.Context, updateID int64) (bool, error) {
-	key := strconv.FormatInt(updateID, 10)
-	_, seen, err := j.store.Get(ctx, "updates", key)
-	if err != nil || seen {
-		return false, err
-	}
-	return true, j.store.Put(ctx, "updates", key, nil, handledUpdatesTTL)
-}
+// checkpointName is the ConfigMap in --namespace that holds the Telegram
+// update checkpoint: the polling offset and the updates accepted and not yet
+// started, so a restarted teleop or a new leader loses none and runs none
+// twice.
+const checkpointName = "teleop-checkpoint"
 
 // process is what both `run` and `console` start: clients, metrics, health.
 type process struct {
@@ -130,7 +118,7 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 			WebhookListen:  cfg.webhookListen,
 			WebhookURL:     cfg.webhookURL,
 			WebhookSecret:  cfg.webhookSecret,
-			Journal:        updateJournal{p.state},
+			Checkpoint:     checkpoint.New(p.clients.Kube, cfg.namespace, checkpointName),
 			Logger:         log,
 			Metrics:        bot.NewMetrics(p.registry),
 		})
@@ -296,5 +284,6 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	namespaceInformers.Start(ctx.Done())
 	g.Go(func() error { return announcer.Run(ctx, 2) })
 	g.Go(func() error { engine.Run(ctx); return nil })
+	g.Go(func() error { tracker.Run(ctx); return nil })
 	return router, nil
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/teleop/teleop/operator/announce"
 )
 
-// NewNotifier delivers announcements through the bot's Messenger (the
-// rate-limited, coalescing sender), worded by FormatNotice.
+// NewNotifier delivers announcements through the bot's Messenger as notices
+// (behind replies; joined when several queue for one chat), worded by
+// FormatNotice.
 func NewNotifier(messenger bot.Messenger) announce.Notifier {
 	return notifier{messenger: messenger}
 }
@@ -28,7 +29,7 @@ func (m notifier) Notify(ctx context.Context, chatID string, n announce.Notice) 
 	if err != nil || id == 0 {
 		return fmt.Errorf("chat ID %q is not a Telegram chat ID: %w", chatID, announce.ErrUnreachable)
 	}
-	_, err = m.messenger.Send(ctx, bot.Reply{ChatID: id, Text: FormatNotice(n)})
+	_, err = m.messenger.Send(ctx, bot.Reply{ChatID: id, Text: FormatNotice(n), Priority: bot.PriorityNotice})
 	if errors.Is(err, bot.ErrChatUnreachable) {
 		return fmt.Errorf("notify chat %d: %w: %w", id, announce.ErrUnreachable, err)
 	}

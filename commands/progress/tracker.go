@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,7 @@ type Rollout struct {
 const (
 	DefaultEditInterval = 2 * time.Second
 	DefaultGiveUpAfter  = 5 * time.Minute
+	DefaultMaxTracked   = 256
 )
 
 // TrackerOptions tune a Tracker.
@@ -62,6 +64,9 @@ type TrackerOptions struct {
 	EditInterval time.Duration
 	// GiveUpAfter ends the tracking of a rollout that has not ended by then.
 	GiveUpAfter time.Duration
+	// MaxTracked bounds the rollouts tracked at once; a new one beyond it
+	// ends the tracking of the oldest.
+	MaxTracked int
 	// Clock is the time source; the real clock when nil.
 	Clock clock.Clock
 }
@@ -73,9 +78,17 @@ type Tracker struct {
 	messenger bot.Messenger
 	opts      TrackerOptions
 
+	// shutdown ends every tracking when Run's context ends.
+	shutdown context.Context
+	stop     context.CancelFunc
+
 	mu       sync.Mutex
 	watchers map[cache.ObjectName]map[chan struct{}]bool
+	// live holds the cancel of each tracking, oldest first.
+	live []*tracking
 }
+
+type tracking struct{ cancel context.CancelFunc }
 
 // NewTracker returns a Tracker fed by the TeleApp informer; the informer
 // must be started by the caller.
@@ -86,13 +99,19 @@ func NewTracker(teleApps informers.TeleAppInformer, messenger bot.Messenger, opt
 	if opts.GiveUpAfter <= 0 {
 		opts.GiveUpAfter = DefaultGiveUpAfter
 	}
+	if opts.MaxTracked <= 0 {
+		opts.MaxTracked = DefaultMaxTracked
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	shutdown, stop := context.WithCancel(context.Background())
 	t := &Tracker{
 		lister:    teleApps.Lister(),
 		messenger: messenger,
 		opts:      opts,
+		shutdown:  shutdown,
+		stop:      stop,
 		watchers:  map[cache.ObjectName]map[chan struct{}]bool{},
 	}
 	_, err := teleApps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -104,6 +123,38 @@ func NewTracker(teleApps informers.TeleAppInformer, messenger bot.Messenger, opt
 		return nil, fmt.Errorf("watch TeleApps: %w", err)
 	}
 	return t, nil
+}
+
+// Run returns when ctx ends, and ends every tracking then.
+func (t *Tracker) Run(ctx context.Context) {
+	<-ctx.Done()
+	t.stop()
+}
+
+// admit registers a tracking under ctx, ending the oldest beyond
+// MaxTracked, and returns its context and its release.
+func (t *Tracker) admit(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopOnShutdown := context.AfterFunc(t.shutdown, cancel)
+	me := &tracking{cancel: cancel}
+	t.mu.Lock()
+	t.live = append(t.live, me)
+	if len(t.live) > t.opts.MaxTracked {
+		oldest := t.live[0]
+		t.live = t.live[1:]
+		oldest.cancel()
+		slog.Info("tracking too many rollouts; stopped following the oldest", "max", t.opts.MaxTracked)
+	}
+	t.mu.Unlock()
+	return ctx, func() {
+		stopOnShutdown()
+		cancel()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if i := slices.Index(t.live, me); i >= 0 {
+			t.live = slices.Delete(t.live, i, i+1)
+		}
+	}
 }
 
 // wake tells the trackers of obj that it changed.
@@ -142,10 +193,14 @@ func (t *Tracker) subscribe(key cache.ObjectName) (<-chan struct{}, func()) {
 
 // Track edits message messageID of chatID as the rollout ro moves on. It
 // blocks until the rollout ended, failed, the TeleApp was deleted, the
-// tracker gave up, or ctx ended: call it in a goroutine, with a context that
-// outlives the update being handled. Edits are at least EditInterval apart
-// and only made when the text changes; the final text is always shown.
+// tracker gave up, MaxTracked newer trackings started, Run's context ended
+// or ctx ended: call it in a goroutine, with a context that outlives the
+// update being handled. Edits go out as progress (behind replies and
+// notices), at least EditInterval apart and only when the text changes; the
+// final text is always shown.
 func (t *Tracker) Track(ctx context.Context, chatID int64, messageID int, ro Rollout) {
+	ctx, release := t.admit(ctx)
+	defer release()
 	key := cache.ObjectName{Namespace: ro.Namespace, Name: ro.Name}
 	changed, unsubscribe := t.subscribe(key)
 	defer unsubscribe()
@@ -165,7 +220,7 @@ func (t *Tracker) Track(ctx context.Context, chatID int64, messageID int, ro Rol
 				}
 				continue
 			}
-			reply := bot.Reply{ChatID: chatID, EditMessageID: messageID, Text: text}
+			reply := bot.Reply{ChatID: chatID, EditMessageID: messageID, Text: text, Priority: bot.PriorityProgress}
 			if r.stuck && ro.Undo != nil {
 				reply.Buttons = [][]bot.Button{{*ro.Undo}}
 			}

@@ -216,3 +216,52 @@ func TestTrackDeploy(t *testing.T) {
 		assert.True(t, h.ended())
 	})
 }
+
+func TestTrackerFollowsAtMostMaxTrackedAndStopsWithRun(t *testing.T) {
+	emu, messenger := newMessenger(t)
+	client := fake.NewSimpleClientset(teleApp(5, v1alpha1.PhaseProgressing, 3, ""))
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	tracker, err := NewTracker(factory.Teleop().V1alpha1().TeleApps(), messenger,
+		TrackerOptions{EditInterval: time.Millisecond, GiveUpAfter: time.Hour, MaxTracked: 2})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	runCtx, stopRun := context.WithCancel(ctx)
+	go tracker.Run(runCtx)
+
+	ended := make([]chan struct{}, 3)
+	for i := range ended {
+		msgID, err := messenger.Send(ctx, bot.Reply{ChatID: chat, Text: "On it."})
+		require.NoError(t, err)
+		ended[i] = make(chan struct{})
+		go func() {
+			defer close(ended[i])
+			tracker.Track(ctx, chat, msgID, Rollout{Op: OperationScale, Namespace: "default", Name: "web", From: 3, To: 5})
+		}()
+		_, err = emu.WaitMessage(ctx, chat, func(m telegramemu.Message) bool { return m.ID == msgID && strings.HasPrefix(m.Text, "⏳") })
+		require.NoError(t, err)
+	}
+	select {
+	case <-ended[0]:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the oldest tracking did not end when a third started")
+	}
+	for i := 1; i < len(ended); i++ {
+		select {
+		case <-ended[i]:
+			t.Fatalf("tracking %d ended early", i)
+		default:
+		}
+	}
+
+	stopRun()
+	for i := 1; i < len(ended); i++ {
+		select {
+		case <-ended[i]:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("tracking %d outlived Run", i)
+		}
+	}
+}
