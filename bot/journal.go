@@ -98,11 +98,11 @@ type ledger struct {
 	// version counts changes; saved is the last version durably saved.
 	version, saved, seq uint64
 	// last is the stamp of the state in the checkpoint as this ledger knows it.
-	last               stamp
-	saving             bool
-	savedCh            chan struct{}
-	fatal              error
-	evictionLogged     bool
+	last           stamp
+	saving         bool
+	savedCh        chan struct{}
+	fatal          error
+	evictionLogged bool
 }
 
 // openLedger loads the saved state of cp.
