@@ -13,6 +13,7 @@ hack/with-cluster.sh bash -c '
   set -euo pipefail
   bench() { echo "=== $*"; go test -count=1 -run "^\$" -benchtime=1x -timeout 60m "$@"; }
   bench -bench BenchmarkChatRoundTrip ./test/e2e/
+  bench -bench BenchmarkRepliesUnderLoad ./test/e2e/
   bench -bench BenchmarkFanOut ./commands/progress/
   bench -bench BenchmarkConversationStep ./conversations/
 '

@@ -163,6 +163,36 @@ func TestRestartDoesNotRunACommandTwice(t *testing.T) {
 	assert.Equal(t, 1, scaled, "the scale was answered once")
 }
 
+// teleop killed in the middle of a burst of commands in one chat, with
+// updates accepted and waiting behind the one running: after the restart
+// every command ran exactly once (none lost with the crash, none run again).
+func TestKilledMidBurstLosesNoCommandAndRunsNoneTwice(t *testing.T) {
+	e := newEnv(t)
+	p := e.start()
+	alice := e.user(1001, "alice")
+	alice.grant("teleop-editor")
+	alice.say("/ns "+e.appsNS, e.appsNS)
+	alice.say("/create web nginx:1.27 1", "created")
+
+	const burst = 30
+	for range burst {
+		e.emu.SendText(alice.chat, alice.from, "/scale web +1")
+	}
+	e.eventually("a few of the scales to be applied", 30*time.Second, func() (bool, error) {
+		return *e.teleApp("web").Spec.Replicas >= 4, nil
+	})
+	p.kill()
+	t.Logf("killed with %d updates unconfirmed at the emulator, replicas %d", e.emu.PendingUpdates(), *e.teleApp("web").Spec.Replicas)
+
+	e.start()
+	e.eventually("every scale to be applied", time.Minute, func() (bool, error) {
+		return *e.teleApp("web").Spec.Replicas == 1+burst, nil
+	})
+	alice.say("/status web", "web")
+	assert.Equal(t, int32(1+burst), *e.teleApp("web").Spec.Replicas, "a scale ran twice")
+	assert.NotContains(t, texts(e.emu.Messages(alice.chat.ID)), "Already done", "an update was handled again")
+}
+
 // Two teleop replicas elect one leader: only it polls Telegram; when it dies
 // the other takes over and an open conversation goes on.
 func TestLeaderElection(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -37,6 +38,9 @@ type Message struct {
 	// Edits counts successful editMessageText/editMessageReplyMarkup calls.
 	Edits   int
 	Deleted bool
+	// Sent is when the bot's sendMessage arrived (wall clock), for latency
+	// measurements; zero for the users' messages.
+	Sent time.Time
 }
 
 // Button is an inline-keyboard button: a callback button (Data) or a link (URL).

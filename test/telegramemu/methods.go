@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"time"
 	"unicode/utf8"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *apiError) {
 	}
 	c.lastID++
 	m := &storedMessage{
-		Message: Message{ID: c.lastID, ChatID: c.wire.ID, Text: text.text, ParseMode: text.parseMode, Buttons: buttons(text.markup)},
+		Message: Message{ID: c.lastID, ChatID: c.wire.ID, Text: text.text, ParseMode: text.parseMode, Buttons: buttons(text.markup), Sent: time.Now()},
 		fromBot: true, from: s.bot, date: s.opts.Now().Unix(), plain: text.plain, markup: text.markup,
 	}
 	if replied != nil && !replied.Deleted {
