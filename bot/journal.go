@@ -86,6 +86,8 @@ func (st checkpointState) stamp() stamp { return stamp{st.Writer, st.Seq} }
 // commits: at most one is in flight, and every change made meanwhile goes
 // into the next, so a burst of updates costs a few writes, not one each.
 type ledger struct {
+	// ctx is Run's: saves stop when it ends.
+	ctx     context.Context
 	cp      Checkpoint
 	writer  string
 	metrics *Metrics
@@ -105,7 +107,7 @@ type ledger struct {
 	evictionLogged bool
 }
 
-// openLedger loads the saved state of cp.
+// openLedger loads the saved state of cp; it saves until ctx ends.
 func openLedger(ctx context.Context, cp Checkpoint, m *Metrics, log *slog.Logger) (*ledger, error) {
 	raw, err := cp.Load(ctx)
 	if err != nil {
@@ -118,7 +120,7 @@ func openLedger(ctx context.Context, cp Checkpoint, m *Metrics, log *slog.Logger
 		}
 	}
 	l := &ledger{
-		cp: cp, writer: newWriterID(), metrics: m, log: log,
+		ctx: ctx, cp: cp, writer: newWriterID(), metrics: m, log: log,
 		offset: st.Offset, pending: make(map[int64]Update, len(st.Pending)),
 		seq: st.Seq, last: st.stamp(), savedCh: make(chan struct{}),
 	}
@@ -246,6 +248,9 @@ func (l *ledger) wait(ctx context.Context, v uint64) error {
 		if l.fatal != nil {
 			return l.fatal
 		}
+		if err := l.ctx.Err(); err != nil {
+			return err
+		}
 		if !l.saving {
 			l.saving = true
 			go l.saveLoop()
@@ -270,8 +275,10 @@ func (l *ledger) saveLoop() {
 	retry := newBackoff(100*time.Millisecond, 10*time.Second)
 	for {
 		l.mu.Lock()
-		if l.saved >= l.version || l.fatal != nil {
+		if l.saved >= l.version || l.fatal != nil || l.ctx.Err() != nil {
 			l.saving = false
+			close(l.savedCh) // waiters look again, and see why
+			l.savedCh = make(chan struct{})
 			l.mu.Unlock()
 			return
 		}
@@ -295,7 +302,7 @@ func (l *ledger) saveLoop() {
 		if err != nil && !errors.Is(err, ErrDeposed) {
 			wait := retry.next()
 			l.log.Warn("could not save the update checkpoint; retrying", "retry_in", wait, "err", err)
-			time.Sleep(wait)
+			sleep(l.ctx, wait)
 		}
 	}
 }
