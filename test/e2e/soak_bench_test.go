@@ -44,7 +44,9 @@ func updateSoak(b *testing.B, total int) {
 		admins[i] = strconv.Itoa(30_000 + i)
 	}
 	metrics := freeAddr(b)
-	args := append(e.baseArgs(), "--admins", strings.Join(admins, ","), "--metrics-addr", metrics)
+	// The inbound limits are lifted: the soak drives the whole path, not the refusal.
+	args := append(e.baseArgs(), "--admins", strings.Join(admins, ","), "--metrics-addr", metrics,
+		"--user-rate", "100000", "--user-burst", "100000", "--chat-rate", "100000", "--chat-burst", "100000")
 	p := e.spawn("run", args...)
 	p.waitReady(b)
 
