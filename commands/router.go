@@ -186,10 +186,7 @@ func (r *Router) handleText(ctx context.Context, u bot.Update) {
 
 // reply sends text, which follows the rollout ro, if any.
 func (r *Router) reply(ctx context.Context, chatID int64, text string, ro *progress.Rollout) {
-	messageID, err := r.cfg.Messenger.Send(ctx, bot.Reply{ChatID: chatID, Text: text, Live: ro != nil})
-	if err != nil {
-		r.log.Error("send reply", "chat", chatID, "err", err)
-	}
+	messageID := r.send(ctx, chatID, text)
 	if ro != nil && messageID != 0 && r.cfg.Progress != nil {
 		// The update's deadline ends its context; the rollout goes on.
 		go r.cfg.Progress.Track(context.WithoutCancel(ctx), chatID, messageID, *ro)

@@ -471,12 +471,13 @@ func (e *Engine) finish(ctx context.Context, c *Conv, text string, pressed bool)
 	} else {
 		e.stripMenu(ctx, c.s, "")
 	}
-	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text, Live: c.follow != nil})
+	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text})
 	if err != nil {
 		return fmt.Errorf("send %s result: %w", c.s.Flow, err)
 	}
 	if c.follow != nil && e.cfg.Progress != nil {
-		go e.cfg.Progress.Track(ctx, c.s.ChatID, id, *c.follow)
+		// The update's deadline ends its context; the rollout goes on.
+		go e.cfg.Progress.Track(context.WithoutCancel(ctx), c.s.ChatID, id, *c.follow)
 	}
 	return nil
 }
