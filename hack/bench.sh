@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, each reporting against a baseline measured in
 # the same run (docs/benchmarks.md records the figures). The ones that need
-# Kubernetes run on the local control plane: test/bench and test/resilience
-# start private ones, the rest share one started here.
+# Kubernetes run on the local control plane: test/bench starts private ones,
+# the rest share one started here.
+#
+#   hack/bench.sh           everything (a few hours on 2 cores)
+#   hack/bench.sh growth    only teleop against the floor at 2,000, 5,000 and
+#                           10,000 apps, one pair each (time and RSS against N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench() { echo "=== $*"; go test -count=1 -run '^$' -benchtime=1x -timeout 60m "$@"; }
+bench() { echo "=== $* (load average $(cut -d' ' -f1-3 /proc/loadavg))"; go test -count=1 -run '^$' -benchtime=1x -timeout 240m "$@"; }
 
+growth() {
+	for apps in 2000 5000 10000; do
+		TELEOP_BENCH_APPS=$apps TELEOP_BENCH_PAIRS=1 bench -bench BenchmarkOperator ./test/bench/
+	done
+}
+
+if [ "${1:-}" = growth ]; then
+	growth
+	exit
+fi
+
+# teleop as shipped against the floor: 1,000 apps, three interleaved pairs.
 bench -bench BenchmarkOperator ./test/bench/
-bench -bench BenchmarkScale ./test/resilience/
+growth
+hack/kopf-bench.sh
 hack/with-cluster.sh bash -c '
   set -euo pipefail
   bench() { echo "=== $*"; go test -count=1 -run "^\$" -benchtime=1x -timeout 60m "$@"; }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make soak: the long variants of the resilience suite (test/resilience) and
-# the scale benchmark at 1,000 and 10,000 TeleApps, each on private local
-# control planes. Figures land in docs/reliability.md and docs/benchmarks.md.
+# teleop against the floor at 2,000, 5,000 and 10,000 TeleApps (test/bench,
+# `hack/bench.sh growth`), each on private local control planes. Figures land in docs/reliability.md and docs/benchmarks.md.
 #
 #   hack/soak.sh            everything (about an hour on 2 cores)
 #   hack/soak.sh faults     only the fault tests, long variants
-#   hack/soak.sh scale      only the scale benchmark (1,000 then 10,000)
+#   hack/soak.sh scale      only the scale series (2,000, 5,000, 10,000)
 #   hack/soak.sh updates    1,000,000 Telegram updates through the real binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +20,7 @@ faults() {
 }
 
 scale() {
-	for apps in 1000 10000; do
-		echo "=== BenchmarkScale with $apps TeleApps"
-		TELEOP_SCALE_APPS=$apps go test -count=1 -run '^$' -bench BenchmarkScale -benchtime=1x -timeout 120m ./test/resilience/
-	done
+	hack/bench.sh growth
 }
 
 updates() {

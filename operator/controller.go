@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
@@ -42,7 +41,7 @@ type Controller struct {
 	teleApps    listers.TeleAppLister
 	deployments appslisters.DeploymentLister
 	services    corelisters.ServiceLister
-	pods        corelisters.PodLister
+	pods        cache.Indexer // indexed by app (podsByApp)
 	synced      []cache.InformerSynced
 
 	queue          workqueue.TypedRateLimitingInterface[cache.ObjectName]
@@ -106,7 +105,7 @@ func NewController(
 		teleApps:    teleAppInformer.Lister(),
 		deployments: deploymentInformer.Lister(),
 		services:    serviceInformer.Lister(),
-		pods:        podInformer.Lister(),
+		pods:        podInformer.Informer().GetIndexer(),
 		synced: []cache.InformerSynced{
 			teleAppInformer.Informer().HasSynced,
 			deploymentInformer.Informer().HasSynced,
@@ -124,6 +123,9 @@ func NewController(
 		clock:            opts.Clock,
 		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
+	}
+	if err := podInformer.Informer().AddIndexers(cache.Indexers{podsByApp: podAppIndex}); err != nil {
+		return nil, fmt.Errorf("index pods by app: %w", err)
 	}
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -286,14 +288,44 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			return err
 		}
 	}
-	pods, err := c.pods.Pods(app.Namespace).List(labels.SelectorFromSet(selectorLabels(app)))
+	pods, err := c.podsOf(key)
 	if err != nil {
-		return fmt.Errorf("list pods of %s: %w", key, err)
+		return err
 	}
 	if fail != nil && fail.Reason == ReasonErrResourceExists {
 		c.queue.AddAfter(key, c.blockedRecheck)
 	}
 	return c.updateStatus(ctx, key, app, deployment, pods, fail)
+}
+
+// podsByApp indexes pods by "<namespace>/<app>", the value of the label
+// teleop selects an app's pods by: a sync reads its app's pods without
+// going through every pod of the namespace.
+const podsByApp = "teleop-app"
+
+func podAppIndex(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	name, ok := pod.Labels[v1alpha1.LabelName]
+	if !ok {
+		return nil, nil
+	}
+	return []string{pod.Namespace + "/" + name}, nil
+}
+
+// podsOf returns the pods of the app key: those selectorLabels selects.
+func (c *Controller) podsOf(key cache.ObjectName) ([]*corev1.Pod, error) {
+	objs, err := c.pods.ByIndex(podsByApp, key.String())
+	if err != nil {
+		return nil, fmt.Errorf("list pods of %s: %w", key, err)
+	}
+	pods := make([]*corev1.Pod, len(objs))
+	for i, obj := range objs {
+		pods[i] = obj.(*corev1.Pod)
+	}
+	return pods, nil
 }
 
 // syncDeployment creates or corrects the TeleApp's Deployment and returns it,

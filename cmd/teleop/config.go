@@ -48,6 +48,7 @@ type config struct {
 	leaderElect         bool
 	metricsAddr         string
 	healthAddr          string
+	pprofAddr           string
 	logFormat           string
 	logLevel            string
 	logFile             string
@@ -117,6 +118,7 @@ var envFor = map[string]string{
 	"leader-elect":            "TELEOP_LEADER_ELECT",
 	"metrics-addr":            "TELEOP_METRICS_ADDR",
 	"health-addr":             "TELEOP_HEALTH_ADDR",
+	"pprof-addr":              "TELEOP_PPROF_ADDR",
 	"log-format":              "TELEOP_LOG_FORMAT",
 	"log-level":               "TELEOP_LOG_LEVEL",
 	"log-file":                "TELEOP_LOG_FILE",
@@ -156,6 +158,7 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader through a Lease in --namespace")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":8080", "address of /metrics; empty disables")
 	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of /healthz and /readyz; empty disables")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "address of Go's /debug/pprof profiles; empty (the default) disables")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFile, "log-file", "", "file logs are appended to; stderr when empty (console: "+consoleLogFile()+" unless --log-level is given)")

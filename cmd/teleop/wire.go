@@ -83,6 +83,9 @@ func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, e
 	if err := serveHTTP(ctx, log, "health", cfg.healthAddr, p.ready.handler()); err != nil {
 		return nil, err
 	}
+	if err := serveHTTP(ctx, log, "pprof", cfg.pprofAddr, pprofHandler()); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -1,15 +1,13 @@
-// Package bench measures teleop on the local control plane against a floor:
-// what plain client-go achieves for the same Deployments.
+// Package bench measures teleop on the local control plane: the binary we
+// ship against a floor (what plain client-go achieves for the same
+// Deployments with the same budget), and against Kopf on the same burst.
 package bench
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator"
@@ -27,78 +24,107 @@ import (
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/test/benchkit"
 	"github.com/teleop/teleop/test/cluster"
+	"github.com/teleop/teleop/test/telegramemu"
 )
 
 const (
-	// envOperatorKubeconfig makes the test binary run only the operator
-	// against that kubeconfig: the benchmark re-executes itself this way so
-	// the operator's resident memory is a process's own.
-	envOperatorKubeconfig = "TELEOP_BENCH_OPERATOR_KUBECONFIG"
-	// envHeapProfile names a file for the operator's heap profile.
-	envHeapProfile = "TELEOP_BENCH_HEAP_PROFILE"
-	// envApps overrides how many apps the benchmark creates (1000).
+	// envApps overrides how many apps the benchmarks create (1000).
 	envApps = "TELEOP_BENCH_APPS"
+	// envPairs overrides how many floor/teleop pairs BenchmarkOperator runs (3).
+	envPairs = "TELEOP_BENCH_PAIRS"
+	// envProfiles names a directory for teleop's CPU and heap profiles.
+	envProfiles = "TELEOP_BENCH_PROFILES"
 
 	initialReplicas int32 = 1
 	scaledReplicas  int32 = 2
+	restartReplicas int32 = 3
 	image                 = "nginx:1.27"
-	phaseTimeout          = 10 * time.Minute
+	phaseTimeout          = 30 * time.Minute
+	// notifyChats are the private chats teleop tells about every app.
+	notifyChats = "1001,1002"
+	// podsPerNode is what the benchmarks put on a fake node at most.
+	podsPerNode = 4000
 )
 
-func TestMain(m *testing.M) {
-	if kubeconfig := os.Getenv(envOperatorKubeconfig); kubeconfig != "" {
-		os.Exit(runOperator(kubeconfig))
-	}
-	os.Exit(m.Run())
+// side is what one contender measured in one run: per phase, when the last
+// request was answered (sent), when every Deployment had the wanted
+// replicas (right), when every app was ready, and the writes the API server
+// took.
+type side struct {
+	create, scale phaseResult
 }
 
-// runOperator is the child process: teleop's operator with its defaults,
-// watching all namespaces, until SIGTERM; it prints the API writes it made
-// as it ends.
-func runOperator(kubeconfig string) int {
-	counter := &requestCounter{counts: map[string]int{}}
-	defer counter.print()
-	if err := benchkit.RunOperator(kubeconfig, "", counter.wrap); err != nil {
-		slog.Error("operator child", "err", err)
-		return 1
-	}
-	if path := os.Getenv(envHeapProfile); path != "" {
-		if err := writeHeapProfile(path); err != nil {
-			slog.Error("heap profile", "err", err)
-			return 1
-		}
-	}
-	return 0
+type phaseResult struct {
+	sent, right, ready time.Duration
+	writes             map[string]int
 }
 
-// writeHeapProfile writes the live heap as the operator ends, for
-// `go tool pprof -sample_index=inuse_space`.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	runtime.GC()
-	return pprof.WriteHeapProfile(f)
+// teleopCost is what the teleop process used in one run, and its restart.
+type teleopCost struct {
+	peak    benchkit.Memory // at the end of the scale phase
+	cpu     time.Duration   // over the create and scale phases
+	restart restartResult
 }
 
-// timings of one contender: from the start of the create burst until every
-// Deployment exists with the right replicas, until every app is ready, and
-// from the start of the scale burst until every app is ready again.
-type timings struct {
-	exist, ready, scaled time.Duration
+// restartResult: teleop is stopped, 1% of the apps are scaled, teleop
+// starts again; how long until its caches are synced and until every
+// status is right, and the writes to the apps that did not change.
+type restartResult struct {
+	synced, allRight time.Duration
+	changed, storm   int
+	peak             benchkit.Memory
 }
 
-// BenchmarkOperator runs once per iteration (use -benchtime=1x): the floor,
-// then teleop, on one fresh control plane.
+// BenchmarkOperator runs once (use -benchtime=1x): TELEOP_BENCH_PAIRS pairs
+// of the floor and teleop, interleaved (floor, teleop, floor, teleop, ...),
+// each in a fresh namespace after the previous one was deleted, on one
+// private control plane. It reports the median ratio of each phase and
+// the spread.
 func BenchmarkOperator(b *testing.B) {
 	if os.Getenv(cluster.EnvSkip) == "1" {
 		b.Skip("SKIPPED: the operator benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
 	}
-	n := appCount(b)
+	n, pairs := positiveEnv(b, envApps, 1000), positiveEnv(b, envPairs, 3)
+	c := startCluster(b, n)
+	budget, err := benchkit.TeleopBudget(operator.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	binary := benchkit.BuildTeleop(b)
+	var floors, teleops []side
+	var costs []teleopCost
+	previous := ""
+	for i := range pairs {
+		deleteNamespaces(b, c, previous)
+		previous = fmt.Sprintf("floor-%d", i)
+		floors = append(floors, runFloor(b, c, budget, previous, n))
+		deleteNamespaces(b, c, previous)
+		previous = fmt.Sprintf("teleop-%d", i)
+		t, cost := runTeleop(b, c, budget, binary, previous, n)
+		teleops, costs = append(teleops, t), append(costs, cost)
+		deleteNamespaces(b, c, previous, previous+"-system")
+		previous = ""
+	}
+	report(b, n, budget, floors, teleops, costs)
+}
+
+func positiveEnv(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q is not a positive number", name, s)
+	}
+	return n
+}
+
+// startCluster starts a private control plane with fake nodes for 2n pods
+// and teleop's CRDs.
+func startCluster(b *testing.B, n int) *cluster.Cluster {
 	ctx := context.Background()
-	c, err := cluster.Start(ctx, cluster.Options{})
+	c, err := cluster.Start(ctx, cluster.Options{Nodes: max(2, 2*n/podsPerNode+1)})
 	if err != nil {
 		b.Fatalf("local control plane: %v", err)
 	}
@@ -106,112 +132,132 @@ func BenchmarkOperator(b *testing.B) {
 	if err := cluster.InstallCRDs(ctx, c.RESTConfig(), filepath.Join(cluster.RepoRoot(), "deploy", "crds")); err != nil {
 		b.Fatalf("install CRDs: %v", err)
 	}
-	// The contenders' writes share one budget: the operator's default
-	// workers, QPS and burst.
-	budget := c.RESTConfig()
-	budget.QPS, budget.Burst = operator.DefaultQPS, operator.DefaultBurst
-
-	for i := range b.N {
-		floor := runFloor(b, c, budget, fmt.Sprintf("floor-%d", i), n)
-		teleop, cost := runTeleop(b, c, budget, fmt.Sprintf("teleop-%d", i), n)
-		report(b, n, floor, teleop, cost)
-	}
+	return c
 }
 
-func appCount(b *testing.B) int {
-	if s := os.Getenv(envApps); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("%s=%q is not a positive number", envApps, s)
-		}
-		return n
-	}
-	return 1000
-}
-
-// runFloor creates the Deployments teleop would create, directly, and scales
-// them, waiting each time until all are available.
-func runFloor(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) timings {
+// runFloor creates the Deployments teleop would create, directly, with
+// teleop's writers and client budget, and scales them, waiting each time
+// until all are available.
+func runFloor(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, namespace string, n int) side {
 	ctx := context.Background()
-	kube := kubernetes.NewForConfigOrDie(budget)
+	kube := kubernetes.NewForConfigOrDie(budget.Apply(c.RESTConfig()))
 	createNamespace(b, kube, namespace)
-	deployments := watchDeployments(b, c, namespace)
-	available := func(replicas int32) func(*appsv1.Deployment) bool {
-		return func(d *appsv1.Deployment) bool {
-			s := d.Status
-			return ptr.Deref(d.Spec.Replicas, -1) == replicas && s.ObservedGeneration >= d.Generation &&
-				s.Replicas == replicas && s.UpdatedReplicas == replicas && s.AvailableReplicas == replicas
-		}
-	}
+	w := watch(b, c, namespace)
+	defer w.writes.Stop()
 
-	var t timings
-	ready := benchkit.Count(b, deployments, n, available(initialReplicas))
-	start := time.Now()
-	benchkit.Burst(b, n, func(i int) error {
+	var s side
+	s.create = w.phase(b, n, func(i int) error {
 		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, floorDeployment(namespace, appName(i)), metav1.CreateOptions{})
 		return err
-	})
-	t.exist = time.Since(start)
-	t.ready = ready.Wait(b, "floor Deployments available", start, phaseTimeout)
-
-	scaled := benchkit.Count(b, deployments, n, available(scaledReplicas))
-	start = time.Now()
-	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
-	benchkit.Burst(b, n, func(i int) error {
-		_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
+	}, w.deploymentsWith(b, n, initialReplicas), w.deploymentsAvailable(b, n, initialReplicas))
+	s.scale = w.phase(b, n, func(i int) error {
+		_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
 		return err
-	})
-	t.scaled = scaled.Wait(b, "floor Deployments scaled", start, phaseTimeout)
-	return t
+	}, w.deploymentsWith(b, n, scaledReplicas), w.deploymentsAvailable(b, n, scaledReplicas))
+	return s
 }
 
-// runTeleop creates TeleApps for the operator, running as its own process,
-// and scales them through spec.replicas, waiting each time until every
-// status says Ready. It returns the timings and what the operator used.
-func runTeleop(b *testing.B, c *cluster.Cluster, budget *rest.Config, namespace string, n int) (timings, operatorCost) {
+// runTeleop runs `teleop run` as shipped (the bot on the emulator, leader
+// election, the announcer telling notifyChats, the conversation state in
+// the cluster) and has the same writers create and scale TeleApps, waiting
+// each time until every status says Ready. Then it restarts teleop with 1%
+// of the apps changed while it was down.
+func runTeleop(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, binary, namespace string, n int) (side, teleopCost) {
 	ctx := context.Background()
-	kube := kubernetes.NewForConfigOrDie(budget)
-	tele := versioned.NewForConfigOrDie(budget)
+	cfg := budget.Apply(c.RESTConfig())
+	kube, tele := kubernetes.NewForConfigOrDie(cfg), versioned.NewForConfigOrDie(cfg)
 	createNamespace(b, kube, namespace)
-	proc := startOperator(b, c)
-	deployments := watchDeployments(b, c, namespace)
-	apps := watchTeleApps(b, c, namespace)
-	ready := func(replicas int32) func(*v1alpha1.TeleApp) bool {
-		return func(a *v1alpha1.TeleApp) bool {
-			s := a.Status
-			return s.ObservedGeneration == a.Generation && s.Phase == v1alpha1.PhaseReady && s.ReadyReplicas == replicas
+	createNamespace(b, kube, namespace+"-system")
+	w := watch(b, c, namespace)
+	defer w.writes.Stop()
+	emu := telegramemu.New(b, telegramemu.Options{})
+	profiles := newProfiler(b, namespace)
+	args := []string{
+		"--kubeconfig", c.Kubeconfig,
+		"--namespace", namespace + "-system",
+		"--telegram-api-endpoint", emu.Endpoint(),
+		"--telegram-token", emu.Token(),
+		"--leader-elect",
+		"--notify-chats", notifyChats,
+		"--metrics-addr", "127.0.0.1:0",
+		"--health-addr", "127.0.0.1:0",
+		"--pprof-addr", profiles.addr,
+	}
+	proc := benchkit.StartTeleop(b, binary, args...)
+	cpuBefore := proc.CPU(b)
+
+	var s side
+	profiles.cpu(b, "create")
+	s.create = w.phase(b, n, func(i int) error {
+		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, teleApp(appName(i), initialReplicas), metav1.CreateOptions{})
+		return err
+	}, w.deploymentsWith(b, n, initialReplicas), w.teleAppsReady(b, n, func(string) int32 { return initialReplicas }))
+	profiles.cpu(b, "scale")
+	s.scale = w.phase(b, n, func(i int) error {
+		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
+		return err
+	}, w.deploymentsWith(b, n, scaledReplicas), w.teleAppsReady(b, n, func(string) int32 { return scaledReplicas }))
+	profiles.heap(b)
+	cost := teleopCost{peak: proc.Memory(b), cpu: proc.CPU(b) - cpuBefore}
+	proc.Stop(b)
+
+	cost.restart = restart(b, w, tele, binary, args, namespace, n)
+	return s, cost
+}
+
+// restart scales every hundredth app while teleop is down, starts teleop
+// again and measures until every status is right.
+func restart(b *testing.B, w *watched, tele versioned.Interface, binary string, args []string, namespace string, n int) restartResult {
+	ctx := context.Background()
+	r := restartResult{changed: max(1, n/100)}
+	changed := map[string]bool{}
+	for i := range r.changed {
+		changed[appName(i*100)] = true
+	}
+	want := func(name string) int32 {
+		if changed[name] {
+			return restartReplicas
+		}
+		return scaledReplicas
+	}
+	allRight := w.teleAppsReady(b, n, want)
+	benchkit.Burst(b, r.changed, func(i int) error {
+		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i*100), types.MergePatchType, replicasPatch(restartReplicas), metav1.PatchOptions{})
+		return err
+	})
+	before := w.writes.ByName()
+	proc := benchkit.StartTeleop(b, binary, args...)
+	r.synced = proc.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
+	r.allRight = allRight.Wait(b, "every status right after the restart", proc.Started(), phaseTimeout)
+	time.Sleep(5 * time.Second) // room for a late storm to show
+	for name, count := range benchkit.Since(w.writes.ByName(), before) {
+		if !changed[name] {
+			r.storm += count
 		}
 	}
-
-	var t timings
-	exist := benchkit.Count(b, deployments, n, func(d *appsv1.Deployment) bool { return ptr.Deref(d.Spec.Replicas, -1) == initialReplicas })
-	allReady := benchkit.Count(b, apps, n, ready(initialReplicas))
-	start := time.Now()
-	benchkit.Burst(b, n, func(i int) error {
-		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, &v1alpha1.TeleApp{
-			ObjectMeta: metav1.ObjectMeta{Name: appName(i)},
-			Spec:       v1alpha1.TeleAppSpec{Image: image, Replicas: ptr.To(initialReplicas)},
-		}, metav1.CreateOptions{})
-		return err
-	})
-	t.exist = exist.Wait(b, "teleop Deployments created", start, phaseTimeout)
-	t.ready = allReady.Wait(b, "TeleApps Ready", start, phaseTimeout)
-
-	scaled := benchkit.Count(b, apps, n, ready(scaledReplicas))
-	start = time.Now()
-	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, scaledReplicas))
-	benchkit.Burst(b, n, func(i int) error {
-		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
-		return err
-	})
-	t.scaled = scaled.Wait(b, "TeleApps scaled and Ready", start, phaseTimeout)
-	return t, stopOperator(b, proc)
+	r.peak = proc.Memory(b)
+	proc.Stop(b)
+	if r.storm > 0 {
+		b.Errorf("write storm after the restart: %d writes to TeleApps that had not changed", r.storm)
+	}
+	return r
 }
 
-func appName(i int) string { return fmt.Sprintf("app-%04d", i) }
+func appName(i int) string { return fmt.Sprintf("app-%05d", i) }
+
+func replicasPatch(replicas int32) []byte {
+	return fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas)
+}
+
+func teleApp(name string, replicas int32) *v1alpha1.TeleApp {
+	return &v1alpha1.TeleApp{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.TeleAppSpec{Image: image, Replicas: ptr.To(replicas)},
+	}
+}
 
 // floorDeployment has the shape of teleop's Deployments, with labels of its
-// own so that teleop's pod cache never holds the floor's pods.
+// own so that teleop's caches never hold the floor's objects.
 func floorDeployment(namespace, name string) *appsv1.Deployment {
 	labels := map[string]string{v1alpha1.LabelName: name, v1alpha1.LabelManagedBy: "bench-floor"}
 	return &appsv1.Deployment{
@@ -232,52 +278,4 @@ func createNamespace(b *testing.B, kube kubernetes.Interface, name string) {
 	if err != nil {
 		b.Fatalf("create namespace %s: %v", name, err)
 	}
-}
-
-// operatorCost is what the operator process used over the run.
-type operatorCost struct {
-	benchkit.Memory
-	writes     int    // API requests other than reads
-	writesLine string // their breakdown
-}
-
-// startOperator runs the operator as a child process, so that its resident
-// memory is a process's own, and waits until its caches are synced.
-func startOperator(b *testing.B, c *cluster.Cluster) *benchkit.Operator {
-	p := benchkit.StartOperator(b, envOperatorKubeconfig+"="+c.Kubeconfig)
-	p.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
-	return p
-}
-
-// stopOperator reads the operator's memory, stops it with SIGTERM and reads
-// the requests it made from its log.
-func stopOperator(b *testing.B, p *benchkit.Operator) operatorCost {
-	mem := p.Memory(b)
-	p.Stop(b)
-	data, err := os.ReadFile(p.LogPath())
-	if err != nil {
-		b.Fatalf("operator log: %v", err)
-	}
-	writes, line, err := parseWrites(string(data))
-	if err != nil {
-		b.Fatalf("operator log %s: %v", p.LogPath(), err)
-	}
-	return operatorCost{Memory: mem, writes: writes, writesLine: line}
-}
-
-func report(b *testing.B, n int, floor, teleop timings, cost operatorCost) {
-	const mib = 1 << 20
-	ratio := func(t, f time.Duration) float64 { return t.Seconds() / f.Seconds() }
-	b.ReportMetric(floor.ready.Seconds(), "floor-ready-s")
-	b.ReportMetric(teleop.ready.Seconds(), "teleop-ready-s")
-	b.ReportMetric(ratio(teleop.ready, floor.ready), "ready-ratio")
-	b.ReportMetric(ratio(teleop.scaled, floor.scaled), "scale-ratio")
-	b.ReportMetric(float64(cost.PeakRSS)/mib, "peak-RSS-MiB")
-	b.ReportMetric(float64(cost.writes)/float64(n), "writes/app")
-	b.Logf("%d apps                        floor      teleop   ratio", n)
-	b.Logf("all Deployments exist       %8.2fs  %8.2fs   %.2f", floor.exist.Seconds(), teleop.exist.Seconds(), ratio(teleop.exist, floor.exist))
-	b.Logf("all ready                   %8.2fs  %8.2fs   %.2f", floor.ready.Seconds(), teleop.ready.Seconds(), ratio(teleop.ready, floor.ready))
-	b.Logf("scaled %d→%d, all ready      %8.2fs  %8.2fs   %.2f", initialReplicas, scaledReplicas, floor.scaled.Seconds(), teleop.scaled.Seconds(), ratio(teleop.scaled, floor.scaled))
-	b.Logf("teleop operator process: peak RSS %.1f MiB, RSS at end %.1f MiB", float64(cost.PeakRSS)/mib, float64(cost.RSS)/mib)
-	b.Logf("teleop %s", cost.writesLine)
 }

@@ -1,7 +1,8 @@
 // Package benchkit holds what teleop's benchmarks and resilience tests on the
 // local control plane share: writing bursts with the operator's concurrency,
-// timing conditions from watches, and running the operator as a child
-// process of the test binary so that its memory is a process's own.
+// timing conditions from watches, counting writes, and running teleop (or
+// another operator) as a child process of the test so that its memory and
+// CPU time are a process's own.
 package benchkit
 
 import (
@@ -15,10 +16,16 @@ import (
 // concurrency teleop reconciles with, and fails tb with the first error.
 func Burst(tb testing.TB, n int, fn func(i int) error) {
 	tb.Helper()
+	BurstWith(tb, operator.DefaultWorkers, n, fn)
+}
+
+// BurstWith is Burst with writers goroutines.
+func BurstWith(tb testing.TB, writers, n int, fn func(i int) error) {
+	tb.Helper()
 	work := make(chan int)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for range operator.DefaultWorkers {
+	for range writers {
 		wg.Go(func() {
 			for i := range work {
 				if err := fn(i); err != nil {

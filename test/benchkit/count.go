@@ -10,17 +10,22 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// StartInformers starts factory until the test ends and waits for
-// informer's first list, so that it is not part of any timing.
+// StartInformers starts factory until the test ends and waits for the
+// informers' first lists, so that they are not part of any timing. Call it
+// once per factory, with all its informers.
 func StartInformers[F interface {
 	Start(<-chan struct{})
 	Shutdown()
-}](tb testing.TB, factory F, informer cache.SharedIndexInformer) {
+}](tb testing.TB, factory F, informers ...cache.SharedIndexInformer) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(func() { cancel(); factory.Shutdown() })
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+	synced := make([]cache.InformerSynced, len(informers))
+	for i, informer := range informers {
+		synced[i] = informer.HasSynced
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		tb.Fatal("informer did not sync")
 	}
 }

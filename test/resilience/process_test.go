@@ -19,7 +19,7 @@ func runOperator(kubeconfig, namespace string) int {
 
 // startOperator re-executes the test binary as an operator for namespace
 // ("" = all) and returns at once; the process is killed when the test ends.
-func startOperator(t testing.TB, kubeconfig, namespace string) *benchkit.Operator {
+func startOperator(t testing.TB, kubeconfig, namespace string) *benchkit.Process {
 	t.Helper()
 	return benchkit.StartOperator(t, envOperatorKubeconfig+"="+kubeconfig, envOperatorNamespace+"="+namespace)
 }

@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// envProfileSeconds is how long each CPU profile runs (20 s).
+const envProfileSeconds = "TELEOP_BENCH_PROFILE_SECONDS"
+
+// profiler takes teleop's profiles through its --pprof-addr when
+// TELEOP_BENCH_PROFILES names a directory: a CPU profile from the start of
+// each phase, and the heap at the end of the run, for `go tool pprof`.
+type profiler struct {
+	dir, run, addr string
+	seconds        int
+	wg             sync.WaitGroup
+}
+
+func newProfiler(b *testing.B, run string) *profiler {
+	p := &profiler{dir: os.Getenv(envProfiles), run: run}
+	if p.dir == "" {
+		return p // addr "" turns teleop's pprof server off
+	}
+	p.seconds = positiveEnv(b, envProfileSeconds, 20)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("find a free port for pprof: %v", err)
+	}
+	p.addr = l.Addr().String()
+	l.Close()
+	b.Cleanup(p.wg.Wait)
+	return p
+}
+
+// cpu starts a CPU profile of the phase in the background.
+func (p *profiler) cpu(b *testing.B, phase string) {
+	if p.addr == "" {
+		return
+	}
+	p.wg.Go(func() { p.fetch(b, fmt.Sprintf("profile?seconds=%d", p.seconds), phase+"-cpu") })
+}
+
+// heap writes the live heap now.
+func (p *profiler) heap(b *testing.B) {
+	if p.addr != "" {
+		p.fetch(b, "heap?gc=1", "heap")
+	}
+}
+
+func (p *profiler) fetch(b *testing.B, query, name string) {
+	resp, err := http.Get("http://" + p.addr + "/debug/pprof/" + query)
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(p.dir, p.run+"-"+name+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Logf("profile %s: %v", name, err)
+	}
+}
