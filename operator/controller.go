@@ -49,6 +49,7 @@ type Controller struct {
 	log            *slog.Logger
 	blockedRecheck time.Duration
 	progressSettle time.Duration
+	backlog        int // queued keys beyond which in-progress statuses wait
 	clock          clock.WithTicker
 	metrics        *Metrics
 
@@ -120,6 +121,7 @@ func NewController(
 		log:              opts.Logger,
 		blockedRecheck:   opts.BlockedRecheck,
 		progressSettle:   opts.ProgressSettle,
+		backlog:          DefaultWorkers,
 		clock:            opts.Clock,
 		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
@@ -159,6 +161,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return fmt.Errorf("operator: caches did not sync: %w", ctx.Err())
 	}
+	c.backlog = workers
 	c.log.Info("operator controller started", "workers", workers)
 	for range workers {
 		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
@@ -433,12 +436,20 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 // updateStatus writes the computed status through the status subresource
 // when it differs from what is stored, and records an Event when the phase
 // turns Degraded or Failed (so each failure is reported once). Pending and
-// Progressing are written only once they have lasted progressSettle: a quick
-// rollout goes straight to Ready, which halves the status writes of a burst.
+// Progressing are written only once they have lasted progressSettle, and
+// only while the queue holds no more keys than there are workers: a quick
+// rollout goes straight to Ready, and so does each app of a burst, whose
+// rollouts take long because the cluster is busy. An in-progress status
+// only tells that the work is under way; the writes of the apps waiting in
+// the queue come first, and the final phase is written at once.
 func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
 	status := computeStatus(app, d, pods, fail)
 	if inProgress(status.Phase) {
 		if !c.progressLasted(key) {
+			return nil
+		}
+		if c.queue.Len() > c.backlog {
+			c.queue.AddAfter(key, c.progressSettle)
 			return nil
 		}
 	} else {

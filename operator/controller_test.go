@@ -311,6 +311,41 @@ func TestProgressIsWrittenOnceItLasts(t *testing.T) {
 	assert.Equal(t, "1/3 replicas ready, 3 updated", f.storedStatus(app).Message)
 }
 
+func TestProgressWaitsWhileABurstIsQueued(t *testing.T) {
+	app := teleApp("web")
+	f := newFixture(t, app, []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 1, 1))})
+	require.NoError(t, f.sync(app))
+	f.clock.Step(DefaultProgressSettle)
+	burst := make([]cache.ObjectName, DefaultWorkers+1)
+	for i := range burst {
+		burst[i] = cache.ObjectName{Namespace: testNamespace, Name: fmt.Sprintf("app-%d", i)}
+		f.controller.queue.Add(burst[i])
+	}
+
+	require.NoError(t, f.sync(app))
+	assert.Empty(t, f.writes(), "Progressing waits while more keys than workers are queued")
+
+	for range burst {
+		key, _ := f.controller.queue.Get()
+		f.controller.queue.Done(key)
+	}
+	require.NoError(t, f.sync(app))
+	assert.Equal(t, []string{"update teleapps/status"}, f.writes(), "and is written once they are taken")
+	assert.Equal(t, v1alpha1.PhaseProgressing, f.storedStatus(app).Phase)
+}
+
+func TestFinalPhaseIsWrittenDespiteAQueuedBurst(t *testing.T) {
+	app := teleApp("web")
+	f := newFixture(t, app, []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3))})
+	for i := range DefaultWorkers + 1 {
+		f.controller.queue.Add(cache.ObjectName{Namespace: testNamespace, Name: fmt.Sprintf("app-%d", i)})
+	}
+
+	require.NoError(t, f.sync(app))
+	assert.Equal(t, []string{"update teleapps/status"}, f.writes())
+	assert.Equal(t, v1alpha1.PhaseReady, f.storedStatus(app).Phase)
+}
+
 func TestSyncCreatedDeployment(t *testing.T) {
 	app := teleApp("web", withPort(8080), withEnv("MODE", "prod"))
 	f := newFixture(t, app, nil)

@@ -42,6 +42,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, operator.Options{Workers: 2, BlockedRecheck: time.Second})
+}
+
+// newEnvWith is newEnv with an operator of opts; its Namespace is the env's.
+func newEnvWith(t *testing.T, opts operator.Options) *env {
+	t.Helper()
 	c := cluster.Shared(t)
 	kube, err := kubernetes.NewForConfig(c.RESTConfig())
 	require.NoError(t, err)
@@ -51,7 +57,8 @@ func newEnv(t *testing.T) *env {
 
 	clients, err := operator.NewClients(c.RESTConfig(), operator.Options{})
 	require.NoError(t, err)
-	op, err := operator.New(clients, operator.Options{Namespace: ns, Workers: 2, BlockedRecheck: time.Second})
+	opts.Namespace = ns
+	op, err := operator.New(clients, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -58,6 +58,9 @@ type Options struct {
 	// BlockedRecheck is how often a TeleApp blocked by a Deployment or
 	// Service it does not own looks again whether the way is clear.
 	BlockedRecheck time.Duration
+	// ProgressSettle is how long Pending or Progressing must last before it
+	// is written to status; DefaultProgressSettle when zero.
+	ProgressSettle time.Duration
 	// Logger is slog's default when nil.
 	Logger *slog.Logger
 	// Metrics, when set, count and time the reconciles.
@@ -177,7 +180,7 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		o.kubeFactory.Apps().V1().Deployments(),
 		o.kubeFactory.Core().V1().Services(),
 		o.kubeFactory.Core().V1().Pods(),
-		o.recorder, ControllerOptions{Logger: opts.Logger, BlockedRecheck: opts.BlockedRecheck, Metrics: opts.Metrics})
+		o.recorder, ControllerOptions{Logger: opts.Logger, BlockedRecheck: opts.BlockedRecheck, ProgressSettle: opts.ProgressSettle, Metrics: opts.Metrics})
 	if err != nil {
 		return nil, err
 	}
