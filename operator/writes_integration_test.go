@@ -53,4 +53,3 @@ func (e *env) countWrites() *benchkit.Writes {
 	e.t.Cleanup(w.Stop)
 	return w
 }
-
