@@ -29,13 +29,13 @@ const (
 type Writes struct {
 	mu      sync.Mutex
 	counts  map[string]int
-	byName  map[string]int
+	byName  map[string]map[string]int // kind → name → count
 	removes []func()
 }
 
 // NewWrites counts from now until Stop.
 func NewWrites() *Writes {
-	return &Writes{counts: map[string]int{}, byName: map[string]int{}}
+	return &Writes{counts: map[string]int{}, byName: map[string]map[string]int{}}
 }
 
 // TeleApps counts creates and the writes of spec, status and metadata
@@ -110,7 +110,10 @@ func (w *Writes) watch(tb testing.TB, informer cache.SharedIndexInformer, classi
 		defer w.mu.Unlock()
 		w.counts[kind]++
 		if name != "" {
-			w.byName[name]++
+			if w.byName[kind] == nil {
+				w.byName[kind] = map[string]int{}
+			}
+			w.byName[kind][name]++
 		}
 	}
 	reg, err := informer.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
@@ -134,11 +137,12 @@ func (w *Writes) Counts() map[string]int {
 	return maps.Clone(w.counts)
 }
 
-// ByName is a copy of the TeleApp writes by name so far.
-func (w *Writes) ByName() map[string]int {
+// ByName is a copy of the TeleApp writes of kind ("TeleApp status") by
+// name so far.
+func (w *Writes) ByName(kind string) map[string]int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return maps.Clone(w.byName)
+	return maps.Clone(w.byName[kind])
 }
 
 // Stop ends the counting.
