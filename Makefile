@@ -7,12 +7,17 @@ FUZZTIME ?= 10s
 
 include hack/cluster/cluster.mk
 
-.PHONY: all build test unit lint generate verify dev bench fuzz soak clean
+.PHONY: all build image test unit lint generate verify dev bench fuzz soak clean
 
 all: build
 
 build: ## bin/teleop
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/teleop ./cmd/teleop
+
+IMAGE_REPO ?=
+
+image: ## bin/image: the OCI image, built without a Docker engine (IMAGE_REPO=registry/teleop also pushes it)
+	$(GO) run ./hack/image -version $(VERSION) -revision $$(git rev-parse HEAD) -epoch $$(git log -1 --format=%ct) -out bin/image $(if $(IMAGE_REPO),-repo $(IMAGE_REPO))
 
 lint: ## gofmt, go vet, and go.mod/go.sum tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -30,7 +35,7 @@ verify: ## generated code and CRDs match the types
 unit: ## tests that need no cluster
 	TELEOP_SKIP_CLUSTER=1 $(GO) test -count=1 ./...
 
-test: lint verify build cluster-bin helm-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
+test: lint verify build cluster-bin helm-bin registry-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
 	hack/test.sh
 
 fuzz: ## longer fuzzing (FUZZTIME=5m make fuzz)

@@ -21,3 +21,14 @@ $(HELM):
 
 .PHONY: helm-bin
 helm-bin: $(HELM)
+
+REGISTRY ?= $(CLUSTER_BIN_DIR)/registry
+REGISTRY_VERSION ?= v3.1.2
+
+# The CNCF distribution registry receives the image in hack/image's test;
+# built from the module proxy.
+$(REGISTRY):
+	GOBIN=$(CLUSTER_BIN_DIR) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
+
+.PHONY: registry-bin
+registry-bin: $(REGISTRY)
