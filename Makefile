@@ -26,11 +26,11 @@ lint: ## gofmt, go vet, and go.mod/go.sum tidy
 
 generate: ## regenerate deepcopy, CRDs and clients
 	hack/codegen/update.sh
-	cp deploy/crds/teleop.io_teleapps.yaml deploy/helm/teleop/crds/
+	cp deploy/crds/teleop.io_*.yaml deploy/helm/teleop/crds/
 
 verify: ## generated code and CRDs match the types
 	hack/codegen/verify.sh
-	diff -u deploy/crds/teleop.io_teleapps.yaml deploy/helm/teleop/crds/teleop.io_teleapps.yaml
+	diff -ru deploy/crds/ deploy/helm/teleop/crds/ -x kustomization.yaml
 
 unit: ## tests that need no cluster
 	TELEOP_SKIP_CLUSTER=1 $(GO) test -count=1 ./...

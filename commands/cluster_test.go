@@ -19,8 +19,8 @@ import (
 	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
-	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -52,15 +52,15 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 
 	recorder, stop := apps.NewEventRecorder(kube, "teleop-commands-test")
 	t.Cleanup(stop)
-	state := store.New(kube, namespace, store.Options{})
-	t.Cleanup(func() { _ = state.Flush(context.Background()) })
-	namespaces := conversations.NewNamespaces(state)
+	namespaces, err := chats.Start(t.Context(), teleop, namespace)
+	require.NoError(t, err)
 	require.NoError(t, namespaces.Set(ctx, chatID, namespace))
 	appsClient := apps.New(teleop, recorder)
 	authorizer := access.New(kube, nil)
 	messenger := &recordingMessenger{}
 	engine := conversations.NewEngine(conversations.Config{
-		Store: state, Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces,
+		Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces,
+		ConfigMaps: kube.CoreV1().ConfigMaps(namespace),
 	})
 	router, err := NewRouter(Config{
 		BotName:       botName,

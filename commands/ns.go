@@ -2,9 +2,11 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
+	"github.com/teleop/teleop/operator/chats"
 )
 
 var nsCommand = &command{
@@ -29,7 +31,10 @@ func runNamespace(ctx context.Context, r *Router, req *request) string {
 	if refusal := r.refusal(ctx, req, "list", namespace); refusal != "" {
 		return refusal
 	}
-	if err := r.cfg.Namespaces.Set(ctx, req.update.ChatID, namespace); err != nil {
+	var notAllowed *chats.NotAllowedError
+	if err := r.cfg.Namespaces.Set(ctx, req.update.ChatID, namespace); errors.As(err, &notAllowed) {
+		return "⛔ " + esc(capitalise(notAllowed.Error())) + "."
+	} else if err != nil {
 		return r.failure(req, err, namespace, "")
 	}
 	return fmt.Sprintf("This chat now works in %s.", bold(namespace))

@@ -39,7 +39,8 @@ type Authorizer interface {
 }
 
 // Namespaces keeps each chat's namespace ("default" until set); its errors
-// name the chat. *conversations.Namespaces provides it.
+// name the chat, and Set refuses a namespace the chat may not use with a
+// *chats.NotAllowedError. *chats.Chats provides it.
 type Namespaces interface {
 	Get(ctx context.Context, chatID int64) (string, error)
 	Set(ctx context.Context, chatID int64, namespace string) error

@@ -17,14 +17,14 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
-	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/test/cluster"
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-// clusterWorld is an engine on the real control plane: the store's
-// ConfigMaps, the TeleApps and the SubjectAccessReviews are the API server's.
+// clusterWorld is an engine on the real control plane: the conversations'
+// ConfigMaps, the TeleChats, the TeleApps and the SubjectAccessReviews are
+// the API server's.
 // alice is an admin; mallory has no RoleBinding at all.
 type clusterWorld struct {
 	t         *testing.T
@@ -32,7 +32,6 @@ type clusterWorld struct {
 	teleop    versioned.Interface
 	namespace string
 	bot       *recorder
-	store     *store.Store
 	engine    *Engine
 	updates   int64
 }
@@ -49,22 +48,17 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	return w
 }
 
-// restart builds a new engine and store, as a restarted teleop or a new
-// leader does; the old store is flushed first, as on a clean shutdown.
+// restart builds a new engine, as a restarted teleop or a new leader does.
 func (w *clusterWorld) restart() {
-	if w.store != nil {
-		require.NoError(w.t, w.store.Flush(context.Background()))
-	}
 	events, stop := apps.NewEventRecorder(w.kube, "teleop-test")
 	w.t.Cleanup(stop)
-	w.store = store.New(w.kube, w.namespace, store.Options{})
 	w.engine = NewEngine(Config{
-		Store:             w.store,
 		Messenger:         w.bot,
 		Apps:              apps.New(w.teleop, events),
 		Authorizer:        access.New(w.kube, []string{identity.User(alice)}),
-		Namespaces:        NewNamespaces(w.store),
+		Namespaces:        startChats(w.t, w.teleop, w.namespace),
 		ClusterNamespaces: cachedNamespaces(w.t, w.kube),
+		ConfigMaps:        w.kube.CoreV1().ConfigMaps(w.namespace),
 		Logger:            slog.New(slog.DiscardHandler),
 	})
 }
@@ -116,10 +110,9 @@ func TestClusterCreateSurvivesRestartsAndScales(t *testing.T) {
 	w.press(alice, "web")
 	assert.Contains(t, w.press(alice, "3"), "<b>web</b> scaled 2 → 3")
 
-	cms, err := w.kube.CoreV1().ConfigMaps(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: "teleop.io/bucket=conversations"})
+	cms, err := w.kube.CoreV1().ConfigMaps(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelFlow})
 	require.NoError(t, err)
-	require.Len(t, cms.Items, 1)
-	assert.Empty(t, cms.Items[0].Data, "finished conversations leave nothing behind")
+	assert.Empty(t, cms.Items, "finished conversations leave nothing behind")
 }
 
 func TestClusterUserWithoutRoleBindingIsRefused(t *testing.T) {

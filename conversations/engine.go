@@ -2,8 +2,9 @@
 // /scale, /delete, /ns without arguments). A flow is data: states, each with
 // its prompt, the input it accepts and the next state; the Engine walks
 // them. Conversations are keyed by (chat, user), so two people in one group
-// never cross, and every step is persisted in the store before the bot
-// replies, so a restart or a new leader continues each one where it was.
+// never cross, and every step is persisted (one ConfigMap per conversation,
+// see savedSessions) before the bot replies, so a restart or a new leader
+// continues each one where it was.
 package conversations
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/progress"
@@ -25,9 +27,6 @@ import (
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// Bucket is the store bucket holding open conversations.
-const Bucket = "conversations"
-
 const (
 	// DefaultTimeout ends a conversation nobody answered.
 	DefaultTimeout = 10 * time.Minute
@@ -35,9 +34,6 @@ const (
 	MaxAnswerLength = 256
 	// regexTimeout bounds one pattern match.
 	regexTimeout = 100 * time.Millisecond
-	// storeGrace keeps an expired conversation in the store a little longer
-	// than its timeout, so the sweeper can still tell its user.
-	storeGrace = time.Hour
 )
 
 // Replies the engine itself gives.
@@ -50,15 +46,6 @@ const (
 	msgBelongsTemplate  = "This menu belongs to %s."
 	msgBelongsToSomeone = "This menu belongs to someone else."
 )
-
-// Store keeps conversations and per-chat settings; *store.Store provides it.
-type Store interface {
-	Get(ctx context.Context, bucket, key string) ([]byte, bool, error)
-	Put(ctx context.Context, bucket, key string, value []byte, ttl time.Duration) error
-	Delete(ctx context.Context, bucket, key string) error
-	Flush(ctx context.Context) error
-	Range(ctx context.Context, bucket string, fn func(key string, value []byte) bool) error
-}
 
 // Apps is what the flows need of TeleApps; *apps.Client provides it.
 type Apps interface {
@@ -84,7 +71,8 @@ type Authorizer interface {
 	Check(ctx context.Context, id access.Identity, verb, namespace string) error
 }
 
-// ChatNamespaces keeps each chat's namespace; *Namespaces provides it.
+// ChatNamespaces keeps each chat's namespace; *chats.Chats provides it. Set
+// refuses a namespace the chat may not use with a *chats.NotAllowedError.
 type ChatNamespaces interface {
 	Get(ctx context.Context, chatID int64) (string, error)
 	Set(ctx context.Context, chatID int64, namespace string) error
@@ -99,7 +87,6 @@ type NamespaceLister interface {
 
 // Config is what an Engine needs.
 type Config struct {
-	Store      Store
 	Messenger  bot.Messenger
 	Apps       Apps
 	Authorizer Authorizer
@@ -107,6 +94,9 @@ type Config struct {
 	// ClusterNamespaces is the cluster's namespaces, cached, for the ns flow
 	// (each is offered only if the user may list TeleApps there).
 	ClusterNamespaces NamespaceLister
+	// ConfigMaps are those of teleop's own namespace (--namespace), where
+	// each open conversation is kept.
+	ConfigMaps corev1client.ConfigMapInterface
 	// Timeout ends unanswered conversations; DefaultTimeout when zero.
 	Timeout time.Duration
 	// SweepInterval is how often Run looks for timed-out conversations;
@@ -126,6 +116,7 @@ type Engine struct {
 	flows map[string]*Flow
 	locks keyLocks
 	log   *slog.Logger
+	saved *savedSessions
 
 	// menus remembers which message shows each conversation's current menu.
 	// The message ID is known only after the prompt is sent, which is after
@@ -155,7 +146,10 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{}}
+	e := &Engine{
+		cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{},
+		saved: &savedSessions{configMaps: cfg.ConfigMaps},
+	}
 	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), restartFlow(), rollbackFlow(), historyFlow(), nsFlow()} {
 		e.flows[f.Name] = f
 	}
@@ -240,15 +234,8 @@ func (e *Engine) Open(ctx context.Context, chatID, userID int64) (string, bool, 
 
 // Count is the number of conversations open now, for a metric.
 func (e *Engine) Count(ctx context.Context) (int, error) {
-	n := 0
-	err := e.cfg.Store.Range(ctx, Bucket, func(string, []byte) bool {
-		n++
-		return true
-	})
-	if err != nil {
-		return 0, fmt.Errorf("count conversations: %w", err)
-	}
-	return n, nil
+	all, err := e.saved.snapshot(ctx)
+	return len(all), err
 }
 
 // Run ends timed-out conversations every SweepInterval, telling their users,
@@ -270,15 +257,15 @@ func (e *Engine) Run(ctx context.Context) {
 
 // Sweep ends every timed-out conversation now and returns how many it ended.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	all, err := e.saved.snapshot(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
 	var expired []string
-	err := e.cfg.Store.Range(ctx, Bucket, func(key string, value []byte) bool {
+	for key, value := range all {
 		if s, err := decodeSession(value); err != nil || e.expired(s) {
 			expired = append(expired, key)
 		}
-		return true
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
 	}
 	ended := 0
 	var errs []error
@@ -555,20 +542,17 @@ func (e *Engine) expired(s *session) bool { return !e.cfg.Now().Before(s.Expires
 // load returns the conversation under key, nil when there is none. One
 // that cannot be read (written by an incompatible version, say) is dropped.
 func (e *Engine) load(ctx context.Context, key string) (*session, error) {
-	b, found, err := e.cfg.Store.Get(ctx, Bucket, key)
-	if err != nil {
-		return nil, fmt.Errorf("load conversation %s: %w", key, err)
+	v, found, err := e.saved.get(ctx, key)
+	if err != nil || !found {
+		return nil, err
 	}
-	if !found {
-		return nil, nil
-	}
-	s, err := decodeSession(b)
+	s, err := decodeSession(v.value)
 	if err == nil && (e.flows[s.Flow] == nil || e.flows[s.Flow].States[s.State] == nil) {
 		err = fmt.Errorf("unknown flow %q state %q", s.Flow, s.State)
 	}
 	if err != nil {
 		e.log.Warn("dropped unreadable conversation", "key", key, "err", err)
-		if err := e.cfg.Store.Delete(ctx, Bucket, key); err != nil {
+		if err := e.saved.delete(ctx, key); err != nil {
 			return nil, fmt.Errorf("drop unreadable conversation %s: %w", key, err)
 		}
 		return nil, nil
@@ -581,31 +565,21 @@ func (e *Engine) load(ctx context.Context, key string) (*session, error) {
 	return s, nil
 }
 
-// save persists s and waits until the write has landed: the prompt that
-// follows must not outrun the step it asks about.
+// save persists s before the prompt that follows is sent: the prompt must
+// not outrun the step it asks about.
 func (e *Engine) save(ctx context.Context, s *session) error {
 	b, err := s.encode()
 	if err != nil {
 		return err
 	}
-	ttl := s.Expires.Sub(e.cfg.Now()) + storeGrace
-	if err := e.cfg.Store.Put(ctx, Bucket, s.key(), b, ttl); err != nil {
-		return fmt.Errorf("save conversation %s: %w", s.key(), err)
-	}
-	if err := e.cfg.Store.Flush(ctx); err != nil {
-		return fmt.Errorf("save conversation %s: %w", s.key(), err)
-	}
-	return nil
+	return e.saved.put(ctx, s.key(), s.Flow, b)
 }
 
 func (e *Engine) remove(ctx context.Context, s *session) error {
 	e.menusMu.Lock()
 	delete(e.menus, s.key())
 	e.menusMu.Unlock()
-	if err := e.cfg.Store.Delete(ctx, Bucket, s.key()); err != nil {
-		return fmt.Errorf("end conversation %s: %w", s.key(), err)
-	}
-	if err := e.cfg.Store.Flush(ctx); err != nil {
+	if err := e.saved.delete(ctx, s.key()); err != nil {
 		return fmt.Errorf("end conversation %s: %w", s.key(), err)
 	}
 	return nil

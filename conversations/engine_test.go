@@ -52,7 +52,6 @@ func run(t *testing.T, w *world, steps []step) {
 		case "wait":
 			w.clock.Advance(s.after)
 		case "restart":
-			require.NoError(t, w.store.Flush(context.Background()))
 			w.engine = w.newEngine()
 		case "cancel":
 			open, err := w.engine.Cancel(context.Background(), group, s.user)

@@ -27,8 +27,9 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/chats"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	teleopfake "github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
-	"github.com/teleop/teleop/operator/store"
 )
 
 const (
@@ -135,14 +136,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// world is an engine over fake clientsets: the store's ConfigMaps and the
-// SubjectAccessReviews on one, the TeleApps on the other, with the real
-// store, apps client and authorizer on top.
+// world is an engine over fake clientsets: the conversations' ConfigMaps and
+// the SubjectAccessReviews on one, the TeleApps and TeleChats on the other,
+// with the real chats, apps client and authorizer on top.
 type world struct {
 	t       *testing.T
 	kube    *kubefake.Clientset
 	teleop  *teleopfake.Clientset
-	store   *store.Store
 	bot     *recorder
 	clock   *fakeClock
 	engine  *Engine
@@ -183,20 +183,26 @@ func newWorld(t *testing.T, objects ...runtime.Object) *world {
 }
 
 // newEngine builds an engine over the world's cluster, as a restarted
-// teleop or a new leader would: its own store, loaded afresh.
+// teleop or a new leader would: everything loaded afresh.
 func (w *world) newEngine() *Engine {
-	st := store.New(w.kube, "teleop-system", store.Options{WriteDelay: 10 * time.Millisecond})
-	w.store = st
 	return NewEngine(Config{
-		Store:             st,
 		Messenger:         w.bot,
 		Apps:              apps.New(w.teleop, record.NewFakeRecorder(100)),
 		Authorizer:        access.NewWithClock(w.kube, nil, w.clock),
-		Namespaces:        NewNamespaces(st),
+		Namespaces:        startChats(w.t, w.teleop, "teleop-system"),
 		ClusterNamespaces: cachedNamespaces(w.t, w.kube),
+		ConfigMaps:        w.kube.CoreV1().ConfigMaps("teleop-system"),
 		Now:               w.clock.Now,
 		Logger:            slog.New(slog.DiscardHandler),
 	})
+}
+
+// startChats reads and writes the TeleChats of namespace, as cmd/teleop does.
+func startChats(t testing.TB, client versioned.Interface, namespace string) *chats.Chats {
+	t.Helper()
+	c, err := chats.Start(t.Context(), client, namespace)
+	require.NoError(t, err)
+	return c
 }
 
 // revoke takes the user's rights in ns away, and lets the time pass in

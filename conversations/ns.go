@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/chats"
 )
 
 // nsFlow: pick the chat's namespace among those the user may list TeleApps
@@ -117,7 +118,10 @@ func nsChoose(ctx context.Context, c *Conv, answer string) (string, error) {
 			return "", fmt.Errorf("get namespace %s: %w", ns, err)
 		}
 	}
-	if err := c.e.cfg.Namespaces.Set(ctx, c.ChatID(), ns); err != nil {
+	var notAllowed *chats.NotAllowedError
+	if err := c.e.cfg.Namespaces.Set(ctx, c.ChatID(), ns); errors.As(err, &notAllowed) {
+		return "", Retry("%s.", esc(capitalise(notAllowed.Error())))
+	} else if err != nil {
 		return "", err
 	}
 	c.Done("This chat now works in %s.", bold(ns))

@@ -191,20 +191,6 @@ func TestCallbackDataFitsTelegram(t *testing.T) {
 	assert.Equal(t, p, got)
 }
 
-func TestNamespacesDefaultAndSet(t *testing.T) {
-	w := newWorld(t)
-	ns := NewNamespaces(w.store)
-	ctx := context.Background()
-	got, err := ns.Get(ctx, group)
-	require.NoError(t, err)
-	assert.Equal(t, "default", got)
-	require.NoError(t, ns.Set(ctx, group, "web"))
-	require.Error(t, ns.Set(ctx, group, "Not/Valid"))
-	got, err = NewNamespaces(w.newEngine().cfg.Store).Get(ctx, group)
-	require.NoError(t, err)
-	assert.Equal(t, "web", got, "persisted across a restart")
-}
-
 func mustSession(w *world, user int64) session {
 	w.t.Helper()
 	s, err := w.engine.load(context.Background(), sessionKey(group, user))

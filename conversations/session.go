@@ -15,9 +15,8 @@ import (
 // keyNamespace is the session value holding the conversation's namespace.
 const keyNamespace = "namespace"
 
-// session is one open conversation as persisted in the store bucket
-// "conversations" under "<chat>:<user>". Short JSON names keep 10,000 open
-// conversations small.
+// session is one open conversation as persisted in the ConfigMap named by
+// its key. Short JSON names keep 10,000 open conversations small.
 type session struct {
 	ID       string            `json:"id"`
 	Flow     string            `json:"f"`
@@ -34,8 +33,9 @@ type session struct {
 	Expires time.Time `json:"x"`
 }
 
+// sessionKey names the ConfigMap of (chat, user)'s conversation.
 func sessionKey(chatID, userID int64) string {
-	return strconv.FormatInt(chatID, 10) + ":" + strconv.FormatInt(userID, 10)
+	return "teleop-conversation-" + strconv.FormatInt(chatID, 10) + "-" + strconv.FormatInt(userID, 10)
 }
 
 func (s *session) key() string { return sessionKey(s.ChatID, s.UserID) }
@@ -48,9 +48,9 @@ func (s *session) encode() ([]byte, error) {
 	return b, nil
 }
 
-func decodeSession(b []byte) (*session, error) {
+func decodeSession(v string) (*session, error) {
 	var s session
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := json.Unmarshal([]byte(v), &s); err != nil {
 		return nil, fmt.Errorf("decode conversation: %w", err)
 	}
 	return &s, nil

@@ -26,6 +26,7 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/announce"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/checkpoint"
 	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/operator/workqueuemetrics"
@@ -51,7 +52,8 @@ type process struct {
 	clients  operator.Clients
 	registry *prometheus.Registry
 	ready    *readiness
-	state    *store.Store
+	// state keeps the handled update IDs only (bucket "updates").
+	state *store.Store
 }
 
 func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, error) {
@@ -229,7 +231,11 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator.Operator, chat transport, botName string) (*commands.Router, error) {
 	messenger := chat.Messenger()
 	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps()
-	announcer, err := announce.NewController(p.clients.Tele, teleApps, progress.NewNotifier(messenger), op.Recorder(),
+	chatSettings, err := p.startChats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	announcer, err := announce.NewController(p.clients.Tele, teleApps, chatSettings.SkipMuted(progress.NewNotifier(messenger)), op.Recorder(),
 		announce.Options{
 			NotifyChats:           p.cfg.notifyChats.strings(),
 			Settle:                announce.DefaultSettle,
@@ -249,16 +255,15 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	}
 	authorizer := access.New(p.clients.Kube, admins)
 	teleAppClient := apps.New(p.clients.Tele, op.Recorder())
-	namespaces := conversations.NewNamespaces(p.state)
 	namespaceInformers := kubeinformers.NewSharedInformerFactory(p.clients.Kube, 0)
 	engine := conversations.NewEngine(conversations.Config{
-		Store:      p.state,
 		Messenger:  messenger,
 		Apps:       teleAppClient,
 		Authorizer: authorizer,
-		Namespaces: namespaces,
+		Namespaces: chatSettings,
 		// /ns reads namespaces from this cache: no List per prompt.
 		ClusterNamespaces: namespaceInformers.Core().V1().Namespaces().Lister(),
+		ConfigMaps:        p.clients.Kube.CoreV1().ConfigMaps(p.cfg.namespace),
 		Timeout:           p.cfg.conversationTimeout,
 		Progress:          tracker,
 		Logger:            p.log,
@@ -273,7 +278,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		BotName:       botName,
 		Apps:          teleAppClient,
 		Access:        authorizer,
-		Namespaces:    namespaces,
+		Namespaces:    chatSettings,
 		Conversations: engine,
 		Messenger:     messenger,
 		Progress:      tracker,
@@ -289,4 +294,21 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	g.Go(func() error { engine.Run(ctx); return nil })
 	g.Go(func() error { tracker.Run(ctx); return nil })
 	return router, nil
+}
+
+// startChats starts the TeleChat informer of teleop's namespace and turns
+// the old store's chat namespaces into TeleChats (once).
+func (p *process) startChats(ctx context.Context) (*chats.Chats, error) {
+	c, err := chats.Start(ctx, p.clients.Tele, p.cfg.namespace)
+	if err != nil {
+		return nil, err
+	}
+	imported, err := c.Import(ctx, p.clients.Kube.CoreV1().ConfigMaps(p.cfg.namespace), p.log)
+	if err != nil {
+		return nil, fmt.Errorf("import the chats of the old store: %w", err)
+	}
+	if imported > 0 {
+		p.log.Info("imported chat namespaces into TeleChats", "chats", imported)
+	}
+	return c, nil
 }

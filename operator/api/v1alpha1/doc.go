@@ -1,4 +1,4 @@
-// Package v1alpha1 holds the TeleApp API of the teleop.io group.
+// Package v1alpha1 holds the TeleApp and TeleChat API of the teleop.io group.
 //
 // +k8s:deepcopy-gen=package
 // +groupName=teleop.io

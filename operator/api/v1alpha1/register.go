@@ -25,7 +25,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &TeleApp{}, &TeleAppList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &TeleApp{}, &TeleAppList{}, &TeleChat{}, &TeleChatList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

@@ -39,6 +39,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	// Group=teleop.io, Version=v1alpha1
 	case v1alpha1.SchemeGroupVersion.WithResource("teleapps"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Teleop().V1alpha1().TeleApps().Informer()}, nil
+	case v1alpha1.SchemeGroupVersion.WithResource("telechats"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Teleop().V1alpha1().TeleChats().Informer()}, nil
 
 	}
 

@@ -9,3 +9,11 @@ type TeleAppListerExpansion interface{}
 // TeleAppNamespaceListerExpansion allows custom methods to be added to
 // TeleAppNamespaceLister.
 type TeleAppNamespaceListerExpansion interface{}
+
+// TeleChatListerExpansion allows custom methods to be added to
+// TeleChatLister.
+type TeleChatListerExpansion interface{}
+
+// TeleChatNamespaceListerExpansion allows custom methods to be added to
+// TeleChatNamespaceLister.
+type TeleChatNamespaceListerExpansion interface{}

@@ -10,6 +10,8 @@ import (
 type Interface interface {
 	// TeleApps returns a TeleAppInformer.
 	TeleApps() TeleAppInformer
+	// TeleChats returns a TeleChatInformer.
+	TeleChats() TeleChatInformer
 }
 
 type version struct {
@@ -26,4 +28,9 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // TeleApps returns a TeleAppInformer.
 func (v *version) TeleApps() TeleAppInformer {
 	return &teleAppInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// TeleChats returns a TeleChatInformer.
+func (v *version) TeleChats() TeleChatInformer {
+	return &teleChatInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }

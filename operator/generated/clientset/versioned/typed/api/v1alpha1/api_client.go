@@ -13,6 +13,7 @@ import (
 type TeleopV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	TeleAppsGetter
+	TeleChatsGetter
 }
 
 // TeleopV1alpha1Client is used to interact with features provided by the teleop.io group.
@@ -22,6 +23,10 @@ type TeleopV1alpha1Client struct {
 
 func (c *TeleopV1alpha1Client) TeleApps(namespace string) TeleAppInterface {
 	return newTeleApps(c, namespace)
+}
+
+func (c *TeleopV1alpha1Client) TeleChats(namespace string) TeleChatInterface {
+	return newTeleChats(c, namespace)
 }
 
 // NewForConfig creates a new TeleopV1alpha1Client for the given config.

@@ -16,6 +16,10 @@ func (c *FakeTeleopV1alpha1) TeleApps(namespace string) v1alpha1.TeleAppInterfac
 	return newFakeTeleApps(c, namespace)
 }
 
+func (c *FakeTeleopV1alpha1) TeleChats(namespace string) v1alpha1.TeleChatInterface {
+	return newFakeTeleChats(c, namespace)
+}
+
 // RESTClient returns a RESTClient that is used to communicate
 // with API server by this client implementation.
 func (c *FakeTeleopV1alpha1) RESTClient() rest.Interface {
