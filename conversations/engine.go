@@ -76,6 +76,7 @@ type Authorizer interface {
 type ChatNamespaces interface {
 	Get(ctx context.Context, chatID int64) (string, error)
 	Set(ctx context.Context, chatID int64, namespace string) error
+	Allowed(chatID int64) []string // nil: any
 }
 
 // NamespaceLister reads the cluster's namespaces from an informer's cache,

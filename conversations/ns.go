@@ -35,6 +35,9 @@ func nsPrompt(ctx context.Context, c *Conv) (Prompt, error) {
 	if err != nil {
 		return Prompt{}, err
 	}
+	if allowed := c.e.cfg.Namespaces.Allowed(c.ChatID()); allowed != nil {
+		visible = slices.DeleteFunc(visible, func(ns string) bool { return !slices.Contains(allowed, ns) })
+	}
 	text := fmt.Sprintf("This chat works in %s. Pick another namespace or send its name.", bold(c.Namespace()))
 	if len(visible) == 0 {
 		text = fmt.Sprintf("This chat works in %s. Send the name of another namespace.", bold(c.Namespace()))

@@ -9,9 +9,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
 func TestPressesThatMustDoNothing(t *testing.T) {
@@ -197,4 +199,24 @@ func mustSession(w *world, user int64) session {
 	require.NoError(w.t, err)
 	require.NotNil(w.t, s)
 	return *s
+}
+
+// A chat whose TeleChat lists allowedNamespaces is offered only those (that
+// the user may list), and a typed other one is refused.
+func TestNsOffersAndTakesOnlyTheAllowedNamespaces(t *testing.T) {
+	w := newWorld(t, &v1alpha1.TeleChat{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.TeleChatName(group), Namespace: "teleop-system"},
+		Spec:       v1alpha1.TeleChatSpec{ChatID: fmt.Sprint(group), Namespace: "web", AllowedNamespaces: []string{"web", "ghost"}},
+	})
+	assert.Contains(t, joined(w.start(alice, "ns", nil)), "This chat works in <b>web</b>")
+	_, _, offered := w.bot.button(group, "web", alice)
+	assert.True(t, offered, "web is allowed and alice may list there")
+	_, _, offered = w.bot.button(group, "default", alice)
+	assert.False(t, offered, "default is not allowed")
+
+	_, out := w.say(alice, "default")
+	assert.Contains(t, joined(out), "This chat may not work in default, only in web, ghost.")
+	assert.Equal(t, "ns", w.open(alice), "asked again")
+	_, out = w.say(alice, "web")
+	assert.Contains(t, joined(out), "This chat now works in <b>web</b>.")
 }

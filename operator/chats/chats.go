@@ -89,6 +89,14 @@ func (c *Chats) Get(_ context.Context, chatID int64) (string, error) {
 	return DefaultNamespace, nil
 }
 
+// Allowed returns the namespaces /ns may choose for chatID; nil when any.
+func (c *Chats) Allowed(chatID int64) []string {
+	if chat := c.get(chatID); chat != nil {
+		return chat.Spec.AllowedNamespaces
+	}
+	return nil
+}
+
 // Muted reports whether the chat's TeleChat asks for no notices.
 func (c *Chats) Muted(chatID int64) bool {
 	chat := c.get(chatID)
