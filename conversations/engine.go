@@ -235,8 +235,7 @@ func (e *Engine) Open(ctx context.Context, chatID, userID int64) (string, bool, 
 
 // Count is the number of conversations open now, for a metric.
 func (e *Engine) Count(ctx context.Context) (int, error) {
-	all, err := e.saved.snapshot(ctx)
-	return len(all), err
+	return e.saved.count(ctx)
 }
 
 // Run ends timed-out conversations every SweepInterval, telling their users,

@@ -136,6 +136,15 @@ func (s *savedSessions) remember(key string, v saved) {
 	s.all[key] = v
 }
 
+func (s *savedSessions) count(ctx context.Context) (int, error) {
+	if err := s.load(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.all), nil
+}
+
 // snapshot returns every open conversation's key and value.
 func (s *savedSessions) snapshot(ctx context.Context) (map[string]string, error) {
 	if err := s.load(ctx); err != nil {

@@ -61,6 +61,10 @@ func New(client versioned.Interface, informer informers.TeleChatInformer, namesp
 // Start returns Chats over a TeleChat informer of namespace of its own,
 // started and synced; the informer runs until ctx ends.
 func Start(ctx context.Context, client versioned.Interface, namespace string) (*Chats, error) {
+	// An informer retries a failing list forever; say at once what is wrong.
+	if _, err := client.TeleopV1alpha1().TeleChats(namespace).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return nil, fmt.Errorf("list TeleChats in %s (is the CRD of deploy/crds installed, and may teleop list them?): %w", namespace, err)
+	}
 	factory := externalversions.NewSharedInformerFactoryWithOptions(client, 0, externalversions.WithNamespace(namespace))
 	c := New(client, factory.Teleop().V1alpha1().TeleChats(), namespace)
 	factory.Start(ctx.Done())
