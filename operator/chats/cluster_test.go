@@ -125,7 +125,7 @@ func TestTheAPIServerRefusesBadTeleChats(t *testing.T) {
 		{"chat ID not a number", telechat("chat-abc", "  chatID: abc\n"), "chatID must be a Telegram chat ID"},
 		{"namespace not a DNS label", telechat("chat-7", "  chatID: \"7\"\n  namespace: Web_1\n"), "namespace must be a DNS-1123 label"},
 		{"namespace outside the allowed", telechat("chat-7", "  chatID: \"7\"\n  namespace: prod\n  allowedNamespaces: [web]\n"), "spec.namespace must be one of spec.allowedNamespaces"},
-		{"no namespace, default not allowed", telechat("chat-7", "  chatID: \"7\"\n  allowedNamespaces: [web]\n"), "spec.namespace must be one of spec.allowedNamespaces"},
+		{"no namespace and default not allowed", telechat("chat-7", "  chatID: \"7\"\n  allowedNamespaces: [web]\n"), "spec.namespace must be one of spec.allowedNamespaces"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
