@@ -11,7 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
 // Chats keep their namespace across the upgrade from the old store; a group
@@ -42,21 +43,22 @@ spec:
 	out, err := e.cluster.Kubectl(ctx(t), "apply", "-n", e.systemNS, "-f", manifest)
 	require.NoError(t, err, out)
 
-	e.start()
-	alice.grant("teleop-editor")
+	e.start("--admins", "1001") // allowed everywhere: what stops /ns below is the TeleChat alone
 	alice.say("/create web nginx:1.27 1", "created in <b>"+e.appsNS+"</b>")
 	team.say("/create shop nginx:1.27 1", "created in <b>"+e.appsNS+"</b>")
 	team.say("/ns default", "may not work in default, only in "+e.appsNS)
 	sent := len(e.emu.Messages(team.chat.ID))
 
-	// Both apps get ready; only alice's chat, which follows both, is told.
-	_, err = e.tele.TeleopV1alpha1().TeleApps(e.appsNS).Patch(ctx(t), "shop", types.MergePatchType,
-		[]byte(`{"spec":{"notify":{"chats":["-3003","1001"]}}}`), metav1.PatchOptions{})
+	// An app both chats follow gets ready: only alice's chat is told.
+	_, err = e.tele.TeleopV1alpha1().TeleApps(e.appsNS).Create(ctx(t), &v1alpha1.TeleApp{
+		ObjectMeta: metav1.ObjectMeta{Name: "both"},
+		Spec:       v1alpha1.TeleAppSpec{Image: "nginx:1.27", Notify: &v1alpha1.Notify{Chats: []string{"-3003", "1001"}}},
+	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	alice.waitText("<b>shop</b> is ready: 1/1 (nginx") // the notice, not the reply's live progress
+	alice.waitText("<b>both</b> is ready: 1/1 (nginx") // the notice, not a reply's live progress
 	alice.waitText("<b>web</b> is ready: 1/1 (nginx")
 	time.Sleep(time.Second) // the muted chat's notices would have left with alice's
-	assert.Len(t, e.emu.Messages(team.chat.ID), sent, "the muted group got no notice: %s", texts(e.emu.Messages(team.chat.ID)))
+	assert.Len(t, e.emu.Messages(team.chat.ID), sent, "the muted group got no notice of shop or both: %s", texts(e.emu.Messages(team.chat.ID)))
 
 	chats, err := e.tele.TeleopV1alpha1().TeleChats(e.systemNS).List(ctx(t), metav1.ListOptions{})
 	require.NoError(t, err)
