@@ -52,7 +52,7 @@ type process struct {
 	clients  operator.Clients
 	registry *prometheus.Registry
 	ready    *readiness
-	// state keeps the handled update IDs only (bucket "updates").
+	// state keeps the roll-back buttons of /deploy only.
 	state *store.Store
 }
 
