@@ -169,7 +169,10 @@ func TestRestartDoesNotRunACommandTwice(t *testing.T) {
 // every command ran exactly once (none lost with the crash, none run again).
 func TestKilledMidBurstLosesNoCommandAndRunsNoneTwice(t *testing.T) {
 	e := newEnv(t)
-	p := e.start()
+	// The burst is far above a person's pace: lift the inbound limits, which
+	// would drop most of it (they are not what this test is about).
+	lifted := []string{"--user-burst", "100", "--chat-burst", "100"}
+	p := e.start(lifted...)
 	alice := e.user(1001, "alice")
 	alice.grant("teleop-editor")
 	alice.say("/ns "+e.appsNS, e.appsNS)
@@ -185,7 +188,7 @@ func TestKilledMidBurstLosesNoCommandAndRunsNoneTwice(t *testing.T) {
 	p.kill()
 	t.Logf("killed with %d updates unconfirmed at the emulator, replicas %d", e.emu.PendingUpdates(), *e.teleApp("web").Spec.Replicas)
 
-	e.start()
+	e.start(lifted...)
 	e.eventually("every scale to be applied", time.Minute, func() (bool, error) {
 		return *e.teleApp("web").Spec.Replicas == 1+burst, nil
 	})
