@@ -21,6 +21,7 @@ import (
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/operator/inspect"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -69,6 +70,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 		Namespaces:    namespaces,
 		Conversations: engine,
 		Messenger:     messenger,
+		Inspect:       inspect.New(kube),
 	})
 	require.NoError(t, err)
 	return &clusterWorld{router: router, messenger: messenger, c: c, kube: kube, teleop: teleop, access: authorizer, namespace: namespace}
@@ -88,13 +90,19 @@ func (cw *clusterWorld) say(t *testing.T, u int64, text string, opts ...updateOp
 // would, and waits until the API server's authorizer sees it.
 func (cw *clusterWorld) bind(t *testing.T, user int64, role, verb string) {
 	t.Helper()
+	cw.bindFor(t, user, role, access.OnTeleApps(verb))
+}
+
+// bindFor is bind for a role that grants p.
+func (cw *clusterWorld) bindFor(t *testing.T, user int64, role string, p access.Permission) {
+	t.Helper()
 	ctx := context.Background()
 	_, err := cw.c.Kubectl(ctx, "create", "rolebinding", fmt.Sprintf("u%d-%s", user, role), "--clusterrole="+role,
 		"--user="+identity.User(user), "-n", cw.namespace)
 	require.NoError(t, err)
 	// The router's own authorizer: it may remember the refusal for a moment.
 	require.Eventually(t, func() bool {
-		return cw.access.Check(ctx, identity.For(user, chatID), verb, cw.namespace) == nil
+		return cw.access.Allowed(ctx, identity.For(user, chatID), p, cw.namespace) == nil
 	}, 30*time.Second, 100*time.Millisecond, "RBAC never allowed %s", role)
 }
 

@@ -6,7 +6,7 @@ import "github.com/teleop/teleop/bot"
 var allCommands = []*command{
 	startCommand, helpCommand, createCommand, scaleCommand, deleteCommand,
 	deployCommand, imageCommand, restartCommand, rollbackCommand, historyCommand,
-	listCommand, statusCommand, nsCommand, whoamiCommand, cancelCommand,
+	listCommand, statusCommand, eventsCommand, logsCommand, nsCommand, whoamiCommand, cancelCommand,
 }
 
 // Menu is the command menu a transport registers (Telegram's setMyCommands).

@@ -24,6 +24,7 @@ import (
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
+	"github.com/teleop/teleop/operator/inspect"
 )
 
 const (
@@ -210,6 +211,7 @@ func newWorld(t testing.TB, objects ...runtime.Object) *world {
 		Namespaces:    w.namespaces,
 		Conversations: w.conversations,
 		Messenger:     w.messenger,
+		Inspect:       inspect.New(kubefake.NewClientset()),
 	})
 	require.NoError(t, err)
 	w.router = router

@@ -45,7 +45,8 @@ func hostileTexts() []hostile {
 	}
 	for _, n := range badNames {
 		add(wantUsage, "/create "+n+" nginx:1.27 1", "/scale "+n+" 3", "/delete "+n, "/status "+n, "/ns "+n,
-			"/deploy "+n+" nginx:1.28", "/image "+n+" nginx:1.28", "/restart "+n, "/rollback "+n, "/rollback "+n+" 1", "/history "+n)
+			"/deploy "+n+" nginx:1.28", "/image "+n+" nginx:1.28", "/restart "+n, "/rollback "+n, "/rollback "+n+" 1", "/history "+n,
+			"/events "+n, "/logs "+n)
 	}
 	// Unknown commands and lookalikes of known ones.
 	add(wantHelp, "/upgrade web", "/rm web", "/kubectl get pods", "/exec web sh", "/sudo scale web 3", "/admin",
@@ -61,6 +62,10 @@ func hostileTexts() []hostile {
 		"/create a b c d", "/delete web now", "/status web db", "/ns a b", "/start a b", "/start <b>x</b>",
 		"/scale aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "/scale "+strings.Repeat("a ", 1500), "/create "+strings.Repeat("a\t", 1500),
 		"/scale "+strings.Repeat(" ", 30)+"!", "/create web nginx latest now", "/scale <web> 3 4", "/create web 'nginx latest' 1")
+	// /events and /logs: pods and line counts.
+	add(wantUsage, "/events", "/events web db", "/logs", "/logs web 0", "/logs web 201", "/logs web 00", "/logs web -5",
+		"/logs web web-1 1e3", "/logs web Web-Pod", "/logs web web_1", "/logs web <b>x</b>", "/logs web a b c", "/logs web 99999999999999999999",
+		"/logs web web-1 +5", "/logs web web-1 ٣", "/logs web "+strings.Repeat("p", 254), "/logs web web-1 -1", "/logs web ../../etc/passwd")
 	// Images.
 	for _, image := range []string{"'nginx'", `"nginx"`, "nginx:", ":latest", "nginx//x", `ngi"nx`, "nginx$(id)", ";rm",
 		"-nginx", strings.Repeat("n", 600), "nginx\u200f", "<img>", "ｎginx", "nginx:1.27;", "nginx|sh", "\xff", "nginx\x07"} {

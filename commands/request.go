@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
@@ -53,25 +54,33 @@ func (r *Router) target(ctx context.Context, req *request, arg string) (namespac
 	return namespace, name, "", nil
 }
 
-// refusal asks whether the user may do verb in namespace, and returns ""
-// when so and otherwise the reply that says why not.
+// refusal asks whether the user may do verb on TeleApps in namespace, and
+// returns "" when so and otherwise the reply that says why not.
 func (r *Router) refusal(ctx context.Context, req *request, verb, namespace string) string {
-	err := r.cfg.Access.Check(ctx, req.identity, verb, namespace)
+	return r.refusalFor(ctx, req, access.OnTeleApps(verb), namespace)
+}
+
+// refusalFor is refusal for any permission.
+func (r *Router) refusalFor(ctx context.Context, req *request, p access.Permission, namespace string) string {
+	err := r.cfg.Access.Allowed(ctx, req.identity, p, namespace)
 	var denied *access.DeniedError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &denied):
-		r.log.Info("refused", "user", req.identity.User, "verb", verb, "namespace", namespace)
+		r.log.Info("refused", "user", req.identity.User, "verb", p.Verb, "resource", denied.Resource, "namespace", namespace)
 		return identity.Refusal(denied)
 	default:
-		r.log.Error("authorize", "user", req.identity.User, "verb", verb, "namespace", namespace, "err", err)
+		r.log.Error("authorize", "user", req.identity.User, "verb", p.Verb, "resource", p.Resource, "namespace", namespace, "err", err)
 		return "I could not check your permissions right now; nothing was changed. Please try again in a moment."
 	}
 }
 
 // failure explains an error from the cluster in the user's terms.
 func (r *Router) failure(req *request, err error, namespace, name string) string {
+	if text, held := approval.Reply(err); held {
+		return text
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("There is no app %s in %s. /list shows what there is.", bold(name), bold(namespace))

@@ -19,6 +19,7 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/inspect"
 )
 
 // Apps is what the commands need of TeleApps; *apps.Client provides it.
@@ -32,10 +33,17 @@ type Apps interface {
 	RollerBack
 }
 
-// Authorizer decides whether an identity may do a verb on TeleApps in a
-// namespace; *access.Authorizer provides it.
+// Authorizer decides whether an identity may do something in a namespace;
+// *access.Authorizer provides it.
 type Authorizer interface {
-	Check(ctx context.Context, id access.Identity, verb, namespace string) error
+	Allowed(ctx context.Context, id access.Identity, p access.Permission, namespace string) error
+}
+
+// Inspector reads what /events and /logs show; *inspect.Reader provides it.
+type Inspector interface {
+	Events(ctx context.Context, namespace, name string) ([]inspect.Event, error)
+	Pods(ctx context.Context, namespace, name string) ([]inspect.Pod, error)
+	Logs(ctx context.Context, namespace, pod string, lines int64) (text string, truncated bool, err error)
 }
 
 // Namespaces keeps each chat's namespace ("default" until set); its errors
@@ -62,6 +70,12 @@ type Progress interface {
 	Track(ctx context.Context, chatID int64, messageID int, ro progress.Rollout)
 }
 
+// ButtonHandler answers presses of its own buttons outside conversations
+// (the approval Gate's); it returns false for buttons that are not its own.
+type ButtonHandler interface {
+	HandlePress(ctx context.Context, u bot.Update) bool
+}
+
 // Config is what a Router needs.
 type Config struct {
 	// BotName is the bot's username without "@": "/list@otherbot" is not for
@@ -72,6 +86,9 @@ type Config struct {
 	Namespaces    Namespaces
 	Conversations Conversations
 	Messenger     bot.Messenger
+	Inspect       Inspector
+	// ButtonHandlers are asked, in order, about presses before the conversations.
+	ButtonHandlers []ButtonHandler
 	// Metrics, when set, count the commands.
 	Metrics *Metrics
 	// Progress, when set, edits the replies to /create and /scale as the
@@ -100,7 +117,7 @@ func NewRouter(cfg Config) (*Router, error) {
 	var missing []error
 	for name, present := range map[string]bool{
 		"Apps": cfg.Apps != nil, "Access": cfg.Access != nil, "Namespaces": cfg.Namespaces != nil,
-		"Conversations": cfg.Conversations != nil, "Messenger": cfg.Messenger != nil,
+		"Conversations": cfg.Conversations != nil, "Messenger": cfg.Messenger != nil, "Inspect": cfg.Inspect != nil,
 	} {
 		if !present {
 			missing = append(missing, fmt.Errorf("commands: Config.%s is required", name))
@@ -130,6 +147,7 @@ type request struct {
 // HandleUpdate answers a message or a button press. It never panics on input
 // and replies to every bad command with what was wrong and how to write it.
 func (r *Router) HandleUpdate(ctx context.Context, u bot.Update) {
+	ctx = identity.NewContext(ctx, identity.Requester{UserID: u.UserID, ChatID: u.ChatID, Username: u.Username})
 	switch {
 	case u.Callback != nil:
 		r.handleButton(ctx, u)
@@ -144,6 +162,11 @@ func (r *Router) HandleUpdate(ctx context.Context, u bot.Update) {
 }
 
 func (r *Router) handleButton(ctx context.Context, u bot.Update) {
+	for _, b := range r.cfg.ButtonHandlers {
+		if b.HandlePress(ctx, u) {
+			return
+		}
+	}
 	handled, err := r.cfg.Conversations.Handle(ctx, u)
 	if err != nil {
 		r.log.Error("button press failed", "chat", u.ChatID, "user", u.UserID, "err", err)

@@ -245,7 +245,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 func TestNewRouterNamesWhatIsMissing(t *testing.T) {
 	_, err := NewRouter(Config{Messenger: &recordingMessenger{}})
 	require.Error(t, err)
-	for _, field := range []string{"Apps", "Access", "Namespaces", "Conversations"} {
+	for _, field := range []string{"Apps", "Access", "Namespaces", "Conversations", "Inspect"} {
 		assert.ErrorContains(t, err, "Config."+field+" is required")
 	}
 	var _ bot.Handler = (*Router)(nil)

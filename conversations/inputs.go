@@ -9,6 +9,7 @@ import (
 	"github.com/dlclark/regexp2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
 
@@ -149,9 +150,12 @@ func pickApp(verb, question, next string) *State {
 	}
 }
 
-// clusterRefusal turns the API server's refusals into a message; other
-// errors stay errors.
+// clusterRefusal turns the API server's refusals, and a change held for
+// approval, into a message; other errors stay errors.
 func clusterRefusal(err error) error {
+	if text, held := approval.Reply(err); held {
+		return End("%s", text)
+	}
 	switch {
 	case apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return End("The cluster refused this: %s", esc(err.Error()))

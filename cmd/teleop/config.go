@@ -16,6 +16,7 @@ import (
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/operator"
 	"github.com/teleop/teleop/operator/announce"
+	"github.com/teleop/teleop/operator/approvals"
 )
 
 // defaultEndpoint is the public Bot API; a local Bot API server or a test
@@ -56,6 +57,7 @@ type config struct {
 	// deletionNoticeTimeout bounds, from a TeleApp's deletionTimestamp, the
 	// wait for its deletion notice.
 	deletionNoticeTimeout time.Duration
+	approvalTimeout       time.Duration
 
 	// inbound limits: what one user and one chat may send (per second, burst)
 	userRate, chatRate   float64
@@ -122,6 +124,7 @@ var envFor = map[string]string{
 	"log-format":              "TELEOP_LOG_FORMAT",
 	"log-level":               "TELEOP_LOG_LEVEL",
 	"log-file":                "TELEOP_LOG_FILE",
+	"approval-timeout":        "TELEOP_APPROVAL_TIMEOUT",
 	"conversation-timeout":    "TELEOP_CONVERSATION_TIMEOUT",
 	"user-rate":               "TELEOP_USER_RATE",
 	"user-burst":              "TELEOP_USER_BURST",
@@ -169,6 +172,7 @@ func newFlagSet(name string, c *config, console bool) *flag.FlagSet {
 	fs.IntVar(&c.chatBurst, "chat-burst", bot.DefaultChatBurst, "updates one chat may send at once")
 	fs.DurationVar(&c.deletionNoticeTimeout, "deletion-notice-timeout", announce.DefaultDeletionNoticeTimeout,
 		"how long after its deletion a TeleApp waits for its deletion notice before it goes untold")
+	fs.DurationVar(&c.approvalTimeout, "approval-timeout", approvals.DefaultTimeout, "how long a change waits for a second person's approval")
 	if console {
 		fs.Int64Var(&c.consoleAs, "as", 0, "Telegram user ID to act as (default: an admin)")
 		fs.Int64Var(&c.consoleChat, "chat", 0, "chat ID of the console (default: the user's private chat)")
@@ -263,6 +267,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--user-rate and --chat-rate must be above 0, --user-burst and --chat-burst at least 1")
 	case c.deletionNoticeTimeout < time.Second:
 		return fmt.Errorf("--deletion-notice-timeout must be at least 1s")
+	case c.approvalTimeout < time.Second:
+		return fmt.Errorf("--approval-timeout must be at least 1s")
 	case c.namespace == "":
 		return fmt.Errorf("--namespace is empty")
 	case new(slog.Level).UnmarshalText([]byte(c.logLevel)) != nil:

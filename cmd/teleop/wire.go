@@ -19,15 +19,18 @@ import (
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/bot/console"
 	"github.com/teleop/teleop/commands"
+	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/announce"
+	"github.com/teleop/teleop/operator/approvals"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/checkpoint"
+	"github.com/teleop/teleop/operator/inspect"
 	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/operator/workqueuemetrics"
 )
@@ -254,11 +257,19 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		return nil, fmt.Errorf("progress tracker: %w", err)
 	}
 	authorizer := access.New(p.clients.Kube, admins)
-	teleAppClient := apps.New(p.clients.Tele, op.Recorder())
+	// The chat's operations, behind two-person approval where a namespace asks for it.
+	gate := approval.New(approval.Config{
+		Apps:      apps.New(p.clients.Tele, op.Recorder()),
+		Requests:  approvals.New(p.clients.Tele, p.clients.Kube, op.Recorder(), nil),
+		Access:    authorizer,
+		Messenger: messenger,
+		Timeout:   p.cfg.approvalTimeout,
+		Logger:    p.log,
+	})
 	namespaceInformers := kubeinformers.NewSharedInformerFactory(p.clients.Kube, 0)
 	engine := conversations.NewEngine(conversations.Config{
 		Messenger:  messenger,
-		Apps:       teleAppClient,
+		Apps:       gate,
 		Authorizer: authorizer,
 		Namespaces: chatSettings,
 		// /ns reads namespaces from this cache: no List per prompt.
@@ -275,16 +286,18 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		return float64(n)
 	}))
 	router, err := commands.NewRouter(commands.Config{
-		BotName:       botName,
-		Apps:          teleAppClient,
-		Access:        authorizer,
-		Namespaces:    chatSettings,
-		Conversations: engine,
-		Messenger:     messenger,
-		Progress:      tracker,
-		Buttons:       p.state,
-		Metrics:       commands.NewMetrics(p.registry),
-		Logger:        p.log,
+		BotName:        botName,
+		Apps:           gate,
+		Access:         authorizer,
+		Namespaces:     chatSettings,
+		Conversations:  engine,
+		Messenger:      messenger,
+		Inspect:        inspect.New(p.clients.Kube),
+		ButtonHandlers: []commands.ButtonHandler{gate},
+		Progress:       tracker,
+		Buttons:        p.state,
+		Metrics:        commands.NewMetrics(p.registry),
+		Logger:         p.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commands: %w", err)
@@ -293,6 +306,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	g.Go(func() error { return announcer.Run(ctx, 2) })
 	g.Go(func() error { engine.Run(ctx); return nil })
 	g.Go(func() error { tracker.Run(ctx); return nil })
+	g.Go(func() error { gate.Run(ctx); return nil })
 	return router, nil
 }
 

@@ -5,6 +5,7 @@
 package identity
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -35,12 +36,8 @@ func User(userID int64) string {
 // Audit records who made a change with which command. The update ID makes a
 // redelivered update recognisable, so the change is never applied twice.
 func Audit(userID int64, username, command string, updateID int64) apps.Audit {
-	actor := User(userID)
-	if username != "" {
-		actor += " (@" + username + ")"
-	}
 	return apps.Audit{
-		Actor:     actor,
+		Actor:     actor(userID, username),
 		Command:   command,
 		RequestID: "telegram-update-" + strconv.FormatInt(updateID, 10),
 	}
@@ -54,4 +51,37 @@ func Refusal(denied *access.DeniedError) string {
 		text = strings.ToUpper(text[:1]) + text[1:]
 	}
 	return "⛔ " + bot.EscapeHTML(text) + "."
+}
+
+func actor(userID int64, username string) string {
+	a := User(userID)
+	if username != "" {
+		a += " (@" + username + ")"
+	}
+	return a
+}
+
+// Requester is the chat user behind a request being handled, and where they wrote.
+type Requester struct {
+	UserID, ChatID int64
+	Username       string
+}
+
+type requesterKey struct{}
+
+// NewContext returns ctx carrying who is asking, for code that acts on their
+// behalf deeper down (the approval gate asks a second person in their chat).
+func NewContext(ctx context.Context, r Requester) context.Context {
+	return context.WithValue(ctx, requesterKey{}, r)
+}
+
+// FromContext returns who is asking, if ctx carries it.
+func FromContext(ctx context.Context) (Requester, bool) {
+	r, ok := ctx.Value(requesterKey{}).(Requester)
+	return r, ok
+}
+
+// Actor is how a change by this user is recorded: "telegram:<id> (@name)".
+func (r Requester) Actor() string {
+	return actor(r.UserID, r.Username)
 }

@@ -26,9 +26,56 @@ const Resource = "teleapps"
 // The ClusterRoles shipped in deploy/rbac/chat-roles.yaml; a refusal names
 // the one to ask for.
 const (
-	ViewerRole = "teleop-viewer"
-	EditorRole = "teleop-editor"
+	ViewerRole    = "teleop-viewer"
+	EditorRole    = "teleop-editor"
+	ApproverRole  = "teleop-approver"
+	LogReaderRole = "teleop-log-reader"
 )
+
+// VerbApprove is the custom verb on TeleApps that lets a user approve another
+// user's change in a namespace that requires two people.
+const VerbApprove = "approve"
+
+// Permission is a verb on a resource (with an optional subresource) of an
+// API group, as a SubjectAccessReview asks about it.
+type Permission struct {
+	Verb, Group, Resource, Subresource string
+}
+
+// OnTeleApps is verb on TeleApps.
+func OnTeleApps(verb string) Permission {
+	return Permission{Verb: verb, Group: v1alpha1.GroupName, Resource: Resource}
+}
+
+// The reads of the chat's /events and /logs, outside the TeleApp API.
+var (
+	ListEvents = Permission{Verb: "list", Resource: "events"}
+	GetPodLogs = Permission{Verb: "get", Resource: "pods", Subresource: "log"}
+)
+
+// resource is how a refusal names the resource: "teleapps", "pods/log".
+func (p Permission) resource() string {
+	if p.Subresource == "" {
+		return p.Resource
+	}
+	return p.Resource + "/" + p.Subresource
+}
+
+// role names the shipped ClusterRole that grants p.
+func (p Permission) role() string {
+	switch {
+	case p == GetPodLogs:
+		return LogReaderRole
+	case p == ListEvents:
+		return ViewerRole
+	case p.Verb == VerbApprove:
+		return ApproverRole
+	case p.Verb == "get", p.Verb == "list", p.Verb == "watch":
+		return ViewerRole
+	default:
+		return EditorRole
+	}
+}
 
 // Identity is the Kubernetes user a chat user acts as.
 type Identity struct {
@@ -39,22 +86,14 @@ type Identity struct {
 // DeniedError says that a user may not do a verb, and which role would allow it.
 type DeniedError struct {
 	User, Verb, Resource, Namespace string
+	// Role is the shipped ClusterRole that would allow it.
+	Role string
 	// Reason is the authorizer's own explanation, often empty for RBAC denials.
 	Reason string
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("you may not %s %s in namespace %s: ask an admin for %s", e.Verb, e.Resource, e.Namespace, RoleFor(e.Verb))
-}
-
-// RoleFor names the shipped ClusterRole that grants verb on TeleApps.
-func RoleFor(verb string) string {
-	switch verb {
-	case "get", "list", "watch":
-		return ViewerRole
-	default:
-		return EditorRole
-	}
+	return fmt.Sprintf("you may not %s %s in namespace %s: ask an admin for %s", e.Verb, e.Resource, e.Namespace, e.Role)
 }
 
 // How long the API server's answers are remembered, and how many. A grant
@@ -87,28 +126,33 @@ func NewWithClock(client kubernetes.Interface, admins []string, c cache.Clock) *
 }
 
 // answerKey is what an answer depends on: who (user and groups), what
-// verb, where.
-func answerKey(id Identity, verb, namespace string) string {
+// permission, where.
+func answerKey(id Identity, p Permission, namespace string) string {
 	groups := slices.Clone(id.Groups)
 	slices.Sort(groups)
-	return strings.Join([]string{id.User, strings.Join(groups, ","), verb, Resource, namespace}, "\x00")
+	return strings.Join([]string{id.User, strings.Join(groups, ","), p.Verb, p.Group, p.resource(), namespace}, "\x00")
 }
 
 // Check returns nil when id may do verb on TeleApps in namespace, a
 // *DeniedError when it may not, and another error when the API server could
 // not be asked (which callers must treat as a refusal too).
 func (a *Authorizer) Check(ctx context.Context, id Identity, verb, namespace string) error {
+	return a.Allowed(ctx, id, OnTeleApps(verb), namespace)
+}
+
+// Allowed is Check for any permission in namespace.
+func (a *Authorizer) Allowed(ctx context.Context, id Identity, p Permission, namespace string) error {
 	if slices.Contains(a.admins, id.User) {
 		return nil
 	}
-	key := answerKey(id, verb, namespace)
+	key := answerKey(id, p, namespace)
 	if answer, ok := a.answers.Get(key); ok {
 		if answer == nil {
 			return nil
 		}
 		return answer.(*DeniedError)
 	}
-	err := a.ask(ctx, id, verb, namespace)
+	err := a.ask(ctx, id, p, namespace)
 	switch denied := (*DeniedError)(nil); {
 	case err == nil:
 		a.answers.Add(key, nil, AllowedTTL)
@@ -119,25 +163,26 @@ func (a *Authorizer) Check(ctx context.Context, id Identity, verb, namespace str
 }
 
 // ask sends one SubjectAccessReview.
-func (a *Authorizer) ask(ctx context.Context, id Identity, verb, namespace string) error {
+func (a *Authorizer) ask(ctx context.Context, id Identity, p Permission, namespace string) error {
 	review := &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
 			User:   id.User,
 			Groups: slices.Clone(id.Groups),
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: namespace,
-				Verb:      verb,
-				Group:     v1alpha1.GroupName,
-				Resource:  Resource,
+				Namespace:   namespace,
+				Verb:        p.Verb,
+				Group:       p.Group,
+				Resource:    p.Resource,
+				Subresource: p.Subresource,
 			},
 		},
 	}
 	answer, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("ask whether %s may %s %s in %s: %w", id.User, verb, Resource, namespace, err)
+		return fmt.Errorf("ask whether %s may %s %s in %s: %w", id.User, p.Verb, p.resource(), namespace, err)
 	}
 	if !answer.Status.Allowed || answer.Status.Denied {
-		return &DeniedError{User: id.User, Verb: verb, Resource: Resource, Namespace: namespace, Reason: answer.Status.Reason}
+		return &DeniedError{User: id.User, Verb: p.Verb, Resource: p.resource(), Namespace: namespace, Role: p.role(), Reason: answer.Status.Reason}
 	}
 	return nil
 }

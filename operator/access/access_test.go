@@ -163,3 +163,34 @@ func TestAnswerCacheIsBounded(t *testing.T) {
 	assert.Len(t, a.answers.Keys(), CacheSize)
 	assert.Len(t, *asked, CacheSize+10)
 }
+
+func TestAllowedAsksAboutThePermissionAndNamesItsRole(t *testing.T) {
+	alice := Identity{User: "telegram:1", Groups: []string{"telegram:users"}}
+	tests := []struct {
+		name       string
+		permission Permission
+		wantAsked  authorizationv1.ResourceAttributes
+		wantErr    string
+	}{
+		{name: "pod logs", permission: GetPodLogs,
+			wantAsked: authorizationv1.ResourceAttributes{Namespace: "web", Verb: "get", Resource: "pods", Subresource: "log"},
+			wantErr:   "you may not get pods/log in namespace web: ask an admin for teleop-log-reader"},
+		{name: "events", permission: ListEvents,
+			wantAsked: authorizationv1.ResourceAttributes{Namespace: "web", Verb: "list", Resource: "events"},
+			wantErr:   "you may not list events in namespace web: ask an admin for teleop-viewer"},
+		{name: "approve", permission: OnTeleApps(VerbApprove),
+			wantAsked: authorizationv1.ResourceAttributes{Namespace: "web", Verb: "approve", Group: "teleop.io", Resource: "teleapps"},
+			wantErr:   "you may not approve teleapps in namespace web: ask an admin for teleop-approver"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, asked := fakeAuthorizingClient()
+			err := New(client, nil).Allowed(context.Background(), alice, tt.permission, "web")
+			var denied *DeniedError
+			require.ErrorAs(t, err, &denied)
+			assert.EqualError(t, err, tt.wantErr)
+			require.Len(t, *asked, 1)
+			assert.Equal(t, tt.wantAsked, *(*asked)[0].ResourceAttributes)
+		})
+	}
+}

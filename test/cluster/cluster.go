@@ -155,7 +155,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		}
 		kubeconfigs[u.name] = path
 	}
-	stagesFile, err := writeStages(c.Dir)
+	kwokConfig, err := writeKWOKConfig(c.Dir)
 	if err != nil {
 		return err
 	}
@@ -188,6 +188,10 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--allow-privileged=true",
 		"--profiling=false",
+		// pods/log and friends: KWOK's kubelet server, at each node's
+		// InternalIP (loopback) with a serving cert of the cluster CA.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority="+keys.caCert,
 	)
 	// With watchers connected, kube-apiserver finishes its shutdown within
 	// a fraction of a second but then lingers on their connections; a
@@ -223,10 +227,14 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	)
 	kwok := c.component("kwok",
 		"--kubeconfig="+kubeconfigs[userKWOK],
-		"--config="+stagesFile,
+		"--config="+kwokConfig,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+fakeNodeAnnotation+"=fake",
 		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
+		"--node-ip=127.0.0.1",
+		"--node-port="+strconv.Itoa(kwokPort),
+		"--tls-cert-file="+keys.kubeletCert,
+		"--tls-private-key-file="+keys.kubeletKey,
 		"--node-lease-duration-seconds=40",
 	)
 

@@ -35,8 +35,49 @@ var fakeNodeCapacity = corev1.ResourceList{
 //go:embed stages/*.yaml
 var stages embed.FS
 
-// writeStages concatenates the embedded stages into one KWOK --config file.
-func writeStages(dir string) (string, error) {
+// FakeLogLines is how many lines the log of every fake container has;
+// FakeLogLine(i) is line i, counting from 1. KWOK serves them through its
+// kubelet API, so pods/log works as on a real node.
+const FakeLogLines = 300
+
+// FakeLogLine is line i of every fake container's log. It carries HTML and
+// quotes, so whoever shows it must escape it.
+func FakeLogLine(i int) string {
+	return fmt.Sprintf(`fake log line %03d: GET /<b>index</b>.html?a=1&b=2 "ok"`, i)
+}
+
+// clusterLogs is the KWOK ClusterLogs document that gives every container
+// of every pod the log file at path.
+const clusterLogs = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: fake-container-logs
+spec:
+  logs:
+  - logsFile: %q
+`
+
+// writeFakeLog writes the fake containers' log in the CRI format a kubelet
+// reads (timestamp, stream, tag, line).
+func writeFakeLog(path string) error {
+	var b strings.Builder
+	start := time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+	for i := 1; i <= FakeLogLines; i++ {
+		fmt.Fprintf(&b, "%s stdout F %s\n", start.Add(time.Duration(i)*time.Second).Format(time.RFC3339Nano), FakeLogLine(i))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write fake container log: %w", err)
+	}
+	return nil
+}
+
+// writeKWOKConfig writes KWOK's --config file: the embedded stages and the
+// ClusterLogs of the fake containers, whose log it writes beside it.
+func writeKWOKConfig(dir string) (string, error) {
+	logPath := filepath.Join(dir, "fake-container.log")
+	if err := writeFakeLog(logPath); err != nil {
+		return "", err
+	}
 	entries, err := stages.ReadDir("stages")
 	if err != nil {
 		return "", fmt.Errorf("read embedded stages: %w", err)
@@ -49,7 +90,8 @@ func writeStages(dir string) (string, error) {
 		}
 		docs = append(docs, string(data))
 	}
-	path := filepath.Join(dir, "kwok-stages.yaml")
+	docs = append(docs, fmt.Sprintf(clusterLogs, logPath))
+	path := filepath.Join(dir, "kwok-config.yaml")
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o644); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}

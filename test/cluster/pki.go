@@ -21,11 +21,12 @@ import (
 // pki is the set of files the components are started with. Everything is
 // generated in Go so a fresh machine needs no openssl.
 type pki struct {
-	caCert, caKey        string // cluster CA: signs the serving cert and, in KCM, CSRs
-	servingCert, servKey string // kube-apiserver's serving cert
-	saKey, saPub         string // service-account token signing key pair
-	tokenFile            string // --token-auth-file
-	caPEM                []byte
+	caCert, caKey           string // cluster CA: signs the serving cert and, in KCM, CSRs
+	servingCert, servKey    string // kube-apiserver's serving cert
+	kubeletCert, kubeletKey string // KWOK's kubelet serving cert (loopback)
+	saKey, saPub            string // service-account token signing key pair
+	tokenFile               string // --token-auth-file
+	caPEM                   []byte
 }
 
 // A staticUser is one line of the apiserver's static token file.
@@ -60,6 +61,8 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 		caKey:       filepath.Join(dir, "ca.key"),
 		servingCert: filepath.Join(dir, "apiserver.crt"),
 		servKey:     filepath.Join(dir, "apiserver.key"),
+		kubeletCert: filepath.Join(dir, "kubelet.crt"),
+		kubeletKey:  filepath.Join(dir, "kubelet.key"),
 		saKey:       filepath.Join(dir, "sa.key"),
 		saPub:       filepath.Join(dir, "sa.pub"),
 		tokenFile:   filepath.Join(dir, "tokens.csv"),
@@ -89,24 +92,17 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 	}
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
-	servKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	servPEM, servKeyPEM, err := issueServingCert(caCert, caKey, 2, "kube-apiserver",
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP, advertiseIP})
 	if err != nil {
-		return nil, nil, fmt.Errorf("generate serving key: %w", err)
+		return nil, nil, err
 	}
-	servTemplate := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
-			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP, advertiseIP},
-	}
-	servDER, err := x509.CreateCertificate(rand.Reader, servTemplate, caCert, &servKey.PublicKey, caKey)
+	// KWOK serves the kubelet API of every fake node on loopback; the API
+	// server dials it for pods/log and verifies it against the cluster CA.
+	kubeletPEM, kubeletKeyPEM, err := issueServingCert(caCert, caKey, 3, "kwok-kubelet", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("create serving cert: %w", err)
+		return nil, nil, err
 	}
 
 	// Service-account tokens are signed with RSA, the one key type every
@@ -137,8 +133,10 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 	}{
 		{p.caCert, p.caPEM},
 		{p.caKey, ecKeyPEM(caKey)},
-		{p.servingCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: servDER})},
-		{p.servKey, ecKeyPEM(servKey)},
+		{p.servingCert, servPEM},
+		{p.servKey, servKeyPEM},
+		{p.kubeletCert, kubeletPEM},
+		{p.kubeletKey, kubeletKeyPEM},
 		{p.saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{p.saPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub})},
 		{p.tokenFile, []byte(tokenCSV.String())},
@@ -152,6 +150,31 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 		}
 	}
 	return p, tokens, nil
+}
+
+// issueServingCert makes a key and a server certificate for dnsNames and ips,
+// signed by the CA, both PEM-encoded.
+func issueServingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, name string, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate %s key: %w", name, err)
+	}
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create %s cert: %w", name, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ecKeyPEM(key), nil
 }
 
 func ecKeyPEM(key *ecdsa.PrivateKey) []byte {
