@@ -330,7 +330,7 @@ func (w *world) replicas(t testing.TB, namespace, name string) int32 {
 
 // allowedTags are the only HTML tags replies use; anything else in a reply
 // is user input that escaped escaping.
-var allowedTags = map[string]bool{"<b>": true, "</b>": true, "<code>": true, "</code>": true}
+var allowedTags = map[string]bool{"<b>": true, "</b>": true, "<code>": true, "</code>": true, "<pre>": true, "</pre>": true}
 
 func requireSafeHTML(t testing.TB, text string) {
 	t.Helper()
