@@ -101,7 +101,7 @@ func (c *chat) last() string {
 
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 type world struct {
@@ -148,7 +148,7 @@ func newWorld(t *testing.T) *world {
 	namespaces := conversations.NewNamespaces(state)
 	require.NoError(t, namespaces.Set(ctx, chatID, ns))
 	engine := conversations.NewEngine(conversations.Config{
-		Store: state, Messenger: w.chat, Apps: w.gate, Authorizer: authz, Namespaces: namespaces, Cluster: kube,
+		Store: state, Messenger: w.chat, Apps: w.gate, Authorizer: authz, Namespaces: namespaces,
 	})
 	w.router, err = commands.NewRouter(commands.Config{
 		Apps: w.gate, Access: authz, Namespaces: namespaces, Conversations: engine, Messenger: w.chat,
