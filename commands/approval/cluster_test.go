@@ -311,6 +311,21 @@ func TestClusterApprovedScaleToZero(t *testing.T) {
 	assert.Equal(t, "This request is no longer open.", w.deliver(approve))
 	assert.Equal(t, version, w.app("web").ResourceVersion)
 	w.waitEvents(approvals.ReasonRequested, approvals.ReasonApproved, apps.ReasonScaledFromChat)
+
+	// /deploy waits too, and is applied once approved.
+	w.say(alice, "/deploy web nginx:1.28")
+	assert.Contains(t, w.chat.last(), "needs a second person")
+	assert.Equal(t, "nginx:1.27", w.app("web").Spec.Image)
+	var deploy int
+	for msg := range w.chat.requests() {
+		if strings.Contains(w.chat.latest(msg), "asks to deploy <code>nginx:1.28</code> to <b>web</b>") {
+			deploy = msg
+		}
+	}
+	require.NotZero(t, deploy, "no deploy request posted")
+	_, answer = w.press(bob, deploy, "Approve")
+	assert.Equal(t, "Approved.", answer)
+	assert.Equal(t, "nginx:1.28", w.app("web").Spec.Image)
 }
 
 // TestClusterRejectedAndExpiredDeletes: /delete waits too; a rejection or
