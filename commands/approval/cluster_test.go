@@ -26,9 +26,9 @@ import (
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/approvals"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/operator/inspect"
-	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/test/cluster"
 )
 
@@ -143,12 +143,12 @@ func newWorld(t *testing.T) *world {
 		Messenger: w.chat,
 		Now:       w.clock.Now,
 	})
-	state := store.New(kube, ns, store.Options{})
-	t.Cleanup(func() { _ = state.Flush(context.Background()) })
-	namespaces := conversations.NewNamespaces(state)
+	namespaces, err := chats.Start(t.Context(), tele, ns)
+	require.NoError(t, err)
 	require.NoError(t, namespaces.Set(ctx, chatID, ns))
 	engine := conversations.NewEngine(conversations.Config{
-		Store: state, Messenger: w.chat, Apps: w.gate, Authorizer: authz, Namespaces: namespaces,
+		Messenger: w.chat, Apps: w.gate, Authorizer: authz, Namespaces: namespaces,
+		ConfigMaps: kube.CoreV1().ConfigMaps(ns),
 	})
 	w.router, err = commands.NewRouter(commands.Config{
 		Apps: w.gate, Access: authz, Namespaces: namespaces, Conversations: engine, Messenger: w.chat,
