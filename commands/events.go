@@ -26,22 +26,11 @@ var eventsCommand = &command{
 const maxEventMessage = 300
 
 func runEvents(ctx context.Context, r *Router, req *request) string {
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
+	app, reply := r.readApp(ctx, req, "", access.ListEvents)
+	if reply != "" {
+		return reply
 	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	if refusal := r.refusal(ctx, req, "get", namespace); refusal != "" {
-		return refusal
-	}
-	if refusal := r.refusalFor(ctx, req, access.ListEvents, namespace); refusal != "" {
-		return refusal
-	}
-	if _, err := r.cfg.Apps.Get(ctx, namespace, name); err != nil {
-		return r.failure(req, err, namespace, name)
-	}
+	namespace, name := app.Namespace, app.Name
 	events, err := r.cfg.Inspect.Events(ctx, namespace, name)
 	if err != nil {
 		return r.failure(req, err, namespace, name)

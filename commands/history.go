@@ -18,19 +18,9 @@ func runHistory(ctx context.Context, r *Router, req *request) string {
 	if req.args["name"] == "" {
 		return r.startFlow(ctx, req, "history", nil)
 	}
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
-	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	if refusal := r.refusal(ctx, req, "get", namespace); refusal != "" {
-		return refusal
-	}
-	app, err := r.cfg.Apps.Get(ctx, namespace, name)
-	if err != nil {
-		return r.failure(req, err, namespace, name)
+	app, reply := r.readApp(ctx, req, "")
+	if reply != "" {
+		return reply
 	}
 	return progress.FormatHistory(app)
 }

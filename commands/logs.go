@@ -28,29 +28,15 @@ var logsCommand = &command{
 }
 
 func runLogs(ctx context.Context, r *Router, req *request) string {
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
+	lines, problem := parseLogLines(req.args["lines"])
+	if podProblem := badPodName(req.args["pod"]); podProblem != "" {
+		problem = podProblem
 	}
-	if problem == "" {
-		problem = badPodName(req.args["pod"])
+	app, reply := r.readApp(ctx, req, problem, access.GetPodLogs)
+	if reply != "" {
+		return reply
 	}
-	lines, lineProblem := parseLogLines(req.args["lines"])
-	if problem == "" {
-		problem = lineProblem
-	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	if refusal := r.refusal(ctx, req, "get", namespace); refusal != "" {
-		return refusal
-	}
-	if refusal := r.refusalFor(ctx, req, access.GetPodLogs, namespace); refusal != "" {
-		return refusal
-	}
-	if _, err := r.cfg.Apps.Get(ctx, namespace, name); err != nil {
-		return r.failure(req, err, namespace, name)
-	}
+	namespace, name := app.Namespace, app.Name
 	pods, err := r.cfg.Inspect.Pods(ctx, namespace, name)
 	if err != nil {
 		return r.failure(req, err, namespace, name)

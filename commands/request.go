@@ -54,6 +54,32 @@ func (r *Router) target(ctx context.Context, req *request, arg string) (namespac
 	return namespace, name, "", nil
 }
 
+// readApp is the opening of the commands that read an app: resolve the
+// name argument (a problem typed in the other arguments comes as
+// argProblem), check that the user may get TeleApps and whatever else the
+// command reads, and get the app. A non-empty reply ends the command.
+func (r *Router) readApp(ctx context.Context, req *request, argProblem string, also ...access.Permission) (app *v1alpha1.TeleApp, reply string) {
+	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
+	if err != nil {
+		return nil, r.failure(req, err, namespace, name)
+	}
+	if problem == "" {
+		problem = argProblem
+	}
+	if problem != "" {
+		return nil, req.usage(problem)
+	}
+	for _, p := range append([]access.Permission{access.OnTeleApps("get")}, also...) {
+		if refusal := r.refusalFor(ctx, req, p, namespace); refusal != "" {
+			return nil, refusal
+		}
+	}
+	if app, err = r.cfg.Apps.Get(ctx, namespace, name); err != nil {
+		return nil, r.failure(req, err, namespace, name)
+	}
+	return app, ""
+}
+
 // refusal asks whether the user may do verb on TeleApps in namespace, and
 // returns "" when so and otherwise the reply that says why not.
 func (r *Router) refusal(ctx context.Context, req *request, verb, namespace string) string {

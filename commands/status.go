@@ -17,20 +17,11 @@ var statusCommand = &command{
 }
 
 func runStatus(ctx context.Context, r *Router, req *request) string {
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
+	app, reply := r.readApp(ctx, req, "")
+	if reply != "" {
+		return reply
 	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	if refusal := r.refusal(ctx, req, "get", namespace); refusal != "" {
-		return refusal
-	}
-	app, err := r.cfg.Apps.Get(ctx, namespace, name)
-	if err != nil {
-		return r.failure(req, err, namespace, name)
-	}
+	namespace, name := app.Namespace, app.Name
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s in %s: <b>%s</b>\n", bold(name), bold(namespace), esc(phaseOf(app)))
 	fmt.Fprintf(&b, "Image: %s\n", code(app.Spec.Image))
