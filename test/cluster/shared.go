@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // Environment variables tests honour.
@@ -32,8 +34,8 @@ var shared struct {
 	warned  sync.Once
 }
 
-// Shared returns the cluster of this test process, with the CRDs of
-// deploy/crds installed: the one named by TELEOP_TEST_KUBECONFIG if set, else
+// Shared returns the cluster of this test process, with deploy/crds and
+// deploy/rbac installed: the one named by TELEOP_TEST_KUBECONFIG if set, else
 // one started on first use and stopped by Main (or killed with the process).
 // It skips the test, loudly, only when TELEOP_SKIP_CLUSTER=1, and fails it
 // when the cluster cannot start.
@@ -65,21 +67,44 @@ func startShared() (*Cluster, error) {
 	if root == "" {
 		return nil, fmt.Errorf("no directory above the working directory holds the go.mod of %s", mainModule)
 	}
-	var c *Cluster
-	var err error
-	if kubeconfig := os.Getenv(EnvKubeconfig); kubeconfig != "" {
-		c, err = Attach(kubeconfig)
-	} else {
-		c, err = Start(ctx, Options{})
+	kubeconfig := os.Getenv(EnvKubeconfig)
+	if kubeconfig != "" {
+		// The run's cluster: localcluster installed deploy/crds and
+		// deploy/rbac; applying the CRDs again waits until they are served.
+		c, err := Attach(kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		if err := InstallCRDs(ctx, c.RESTConfig(), filepath.Join(root, "deploy", "crds")); err != nil {
+			return nil, fmt.Errorf("install CRDs: %w", err)
+		}
+		return c, nil
 	}
+	c, err := Start(ctx, Options{})
 	if err != nil {
 		return nil, err
 	}
-	if err := InstallCRDs(ctx, c.RESTConfig(), filepath.Join(root, "deploy", "crds")); err != nil {
+	if err := InstallManifests(ctx, c.RESTConfig(), root); err != nil {
 		c.Stop()
-		return nil, fmt.Errorf("install CRDs: %w", err)
+		return nil, err
 	}
 	return c, nil
+}
+
+// InstallManifests installs deploy/crds and, when present, deploy/rbac (the
+// chat roles tests grant), as `make test`'s cluster has them.
+func InstallManifests(ctx context.Context, cfg *rest.Config, root string) error {
+	if err := InstallCRDs(ctx, cfg, filepath.Join(root, "deploy", "crds")); err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	rbac := filepath.Join(root, "deploy", "rbac")
+	if _, err := os.Stat(rbac); err != nil {
+		return nil
+	}
+	if _, err := ApplyDir(ctx, cfg, rbac); err != nil {
+		return fmt.Errorf("apply deploy/rbac: %w", err)
+	}
+	return nil
 }
 
 // Main runs the tests and then stops the cluster Shared started, if any. Use

@@ -92,23 +92,13 @@ func up(dir string) error {
 	return nil
 }
 
-// applyManifests installs deploy/crds and, when present, deploy/rbac.
+// applyManifests installs deploy/crds and deploy/rbac.
 func applyManifests(ctx context.Context, c *cluster.Cluster) error {
 	root := cluster.RepoRoot()
 	if root == "" {
 		return errors.New("run localcluster inside the teleop repository: deploy/crds is found from the working directory")
 	}
-	if err := cluster.InstallCRDs(ctx, c.RESTConfig(), filepath.Join(root, "deploy", "crds")); err != nil {
-		return fmt.Errorf("install CRDs: %w", err)
-	}
-	rbac := filepath.Join(root, "deploy", "rbac")
-	if _, err := os.Stat(rbac); err != nil {
-		return nil
-	}
-	if _, err := cluster.ApplyDir(ctx, c.RESTConfig(), rbac); err != nil {
-		return fmt.Errorf("apply deploy/rbac: %w", err)
-	}
-	return nil
+	return cluster.InstallManifests(ctx, c.RESTConfig(), root)
 }
 
 // publish copies the admin kubeconfig to path by rename, so a reader never
