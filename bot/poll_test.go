@@ -185,7 +185,7 @@ func TestHealthyFollowsPolling(t *testing.T) {
 	t.Parallel()
 	emu := telegramemu.New(t, telegramemu.Options{})
 	tg := newTelegram(t, emu, func(c *Config) { c.PollTimeout = time.Second })
-	require.NoError(t, tg.Healthy(), "nothing has failed before Run")
+	require.ErrorIs(t, tg.Healthy(), errNotStarted, "a bot that receives nothing yet is not healthy")
 
 	run(t, tg, newRecorder())
 	waitUntil(t, "polling succeeds", func() bool { return tg.Healthy() == nil && emu.Stats().Requests["getUpdates"] > 0 })

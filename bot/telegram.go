@@ -76,13 +76,17 @@ func New(cfg Config) (*Telegram, error) {
 	}
 	log := cfg.Logger.With("bot", self.UserName)
 	log.Info("connected to the Telegram Bot API", "id", self.ID, "mode", cfg.Mode)
-	return &Telegram{
+	t := &Telegram{
 		cfg:    cfg,
 		api:    a,
 		self:   self,
 		sender: newSender(a, cfg.Limits, cfg.RequestTimeout, cfg.Metrics, log),
 		log:    log,
-	}, nil
+	}
+	// Unhealthy until Run receives updates: a probe between New and Run
+	// must not see a bot that receives nothing as ready.
+	t.setProblem(errNotStarted)
+	return t, nil
 }
 
 // Username is the bot's @username without the @.

@@ -136,6 +136,11 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		defer tg.Close()
 		log.Info("telegram bot ready", "username", tg.Username(), "mode", cfg.mode)
 	}
+	if tg != nil && !cfg.leaderElect {
+		// The only instance: not ready before updates flow. Under leader
+		// election a follower is ready, and the check comes with leading.
+		p.ready.add("telegram", tg.Healthy)
+	}
 	return runLeading(ctx, cfg, p.clients.Kube, log, func(ctx context.Context) error {
 		if tg == nil {
 			return p.lead(ctx, nil, "")
