@@ -24,10 +24,13 @@ import (
 )
 
 // readiness collects the checks behind /readyz: informer caches synced,
-// leadership held, the Telegram loop healthy.
+// leadership held, the Telegram loop healthy. It fails as "starting" until
+// start is called, so a probe that comes before the process has registered
+// its checks cannot pass on the few registered so far.
 type readiness struct {
-	mu     sync.RWMutex
-	checks map[string]func() error
+	mu      sync.RWMutex
+	started bool
+	checks  map[string]func() error
 }
 
 func (r *readiness) add(name string, check func() error) {
@@ -39,11 +42,23 @@ func (r *readiness) add(name string, check func() error) {
 	r.checks[name] = check
 }
 
+// start says every check of this phase is registered: as the leader (or the
+// only instance) once it has added its own, as a follower once it waits for
+// the lease.
+func (r *readiness) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started = true
+}
+
 // failing returns the names and errors of the checks that do not pass, sorted.
 func (r *readiness) failing() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []string
+	if !r.started {
+		out = append(out, "starting: checks not registered yet")
+	}
 	for name, check := range r.checks {
 		if err := check(); err != nil {
 			out = append(out, fmt.Sprintf("%s: %v", name, err))
@@ -121,8 +136,9 @@ const leaseName = "teleop-leader"
 // runLeading runs lead until ctx ends — at once without leader election, or
 // only while this process holds the Lease. Losing the Lease ends the process's
 // work with an error, so the Deployment restarts it as a follower: two leaders
-// never reconcile or poll Telegram at the same time.
-func runLeading(ctx context.Context, cfg *config, client kubernetes.Interface, log *slog.Logger, lead func(context.Context) error) error {
+// never reconcile or poll Telegram at the same time. Under election,
+// following is called once the process waits for the Lease.
+func runLeading(ctx context.Context, cfg *config, client kubernetes.Interface, log *slog.Logger, following func(), lead func(context.Context) error) error {
 	if !cfg.leaderElect {
 		return lead(ctx)
 	}
@@ -175,6 +191,7 @@ func runLeading(ctx context.Context, cfg *config, client kubernetes.Interface, l
 		return fmt.Errorf("leader election: %w", err)
 	}
 	log.Info("waiting for leadership", "lease", cfg.namespace+"/"+leaseName, "identity", identity)
+	following()
 	elector.Run(leCtx)
 	select {
 	case err := <-leadErr:

@@ -136,12 +136,8 @@ func runTeleop(ctx context.Context, cfg *config, log *slog.Logger) error {
 		defer tg.Close()
 		log.Info("telegram bot ready", "username", tg.Username(), "mode", cfg.mode)
 	}
-	if tg != nil && !cfg.leaderElect {
-		// The only instance: not ready before updates flow. Under leader
-		// election a follower is ready, and the check comes with leading.
-		p.ready.add("telegram", tg.Healthy)
-	}
-	return runLeading(ctx, cfg, p.clients.Kube, log, func(ctx context.Context) error {
+	// A follower is ready; the leader's checks come with leading.
+	return runLeading(ctx, cfg, p.clients.Kube, log, p.ready.start, func(ctx context.Context) error {
 		if tg == nil {
 			return p.lead(ctx, nil, "")
 		}
@@ -210,6 +206,7 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 		}
 		return nil
 	})
+	p.ready.start()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
