@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -45,12 +46,33 @@ func newDispatcher(ctx context.Context, h Handler, l *ledger, deadline time.Dura
 type batch struct {
 	updates []Update
 	ignored []int64
+	// polled is the offset of the getUpdates call that brought the batch;
+	// 0 for a webhook delivery.
+	polled int64
+}
+
+// first returns the lowest ID in b, and false for an empty batch.
+func (b batch) first() (int64, bool) {
+	var heads []int64 // both lists are in ID order
+	if len(b.updates) > 0 {
+		heads = append(heads, b.updates[0].ID)
+	}
+	if len(b.ignored) > 0 {
+		heads = append(heads, b.ignored[0])
+	}
+	if len(heads) == 0 {
+		return 0, false
+	}
+	return slices.Min(heads), true
 }
 
 // accept records b as accepted and queues its updates. It returns once all
 // of it is saved, so that the caller may confirm it to Telegram; the
 // handlers run as soon as it is.
 func (d *dispatcher) accept(ctx context.Context, b batch) error {
+	if first, ok := b.first(); ok {
+		d.ledger.restartFrom(first, b.polled)
+	}
 	d.queue(b.updates, false)
 	for _, id := range b.ignored {
 		d.ledger.skip(id)

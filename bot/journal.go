@@ -66,10 +66,12 @@ const (
 // that a failed Save can tell "my write landed after all" from "someone else
 // took over".
 type checkpointState struct {
-	Writer  string   `json:"writer"`
-	Seq     uint64   `json:"seq"`
-	Offset  int64    `json:"offset"`
-	Pending []Update `json:"pending,omitempty"`
+	Writer string `json:"writer"`
+	Seq    uint64 `json:"seq"`
+	Offset int64  `json:"offset"`
+	// Advanced is when Offset last moved: see restartFrom.
+	Advanced time.Time `json:"advanced,omitzero"`
+	Pending  []Update  `json:"pending,omitempty"`
 }
 
 // stamp identifies one save.
@@ -93,9 +95,13 @@ type ledger struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	offset  int64
-	pending map[int64]Update
+	// now is the ledger's clock: time.Now, but for tests.
+	now func() time.Time
+
+	mu       sync.Mutex
+	offset   int64
+	advanced time.Time
+	pending  map[int64]Update
 	bytes   int
 	// version counts changes; saved is the last version durably saved.
 	version, saved, seq uint64
@@ -120,9 +126,14 @@ func openLedger(ctx context.Context, cp Checkpoint, m *Metrics, log *slog.Logger
 		}
 	}
 	l := &ledger{
-		ctx: ctx, cp: cp, writer: newWriterID(), metrics: m, log: log,
-		offset: st.Offset, pending: make(map[int64]Update, len(st.Pending)),
+		ctx: ctx, cp: cp, writer: newWriterID(), metrics: m, log: log, now: time.Now,
+		offset: st.Offset, advanced: st.Advanced, pending: make(map[int64]Update, len(st.Pending)),
 		seq: st.Seq, last: st.stamp(), savedCh: make(chan struct{}),
+	}
+	if l.advanced.IsZero() {
+		// Saved before teleop kept the time: count from now, so that no
+		// redelivery passes for a restart of the ids.
+		l.advanced = l.now()
 	}
 	for _, u := range st.Pending {
 		l.add(u)
@@ -172,7 +183,7 @@ func (l *ledger) seen(id int64) bool {
 func (l *ledger) accept(u Update, started bool) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.offset = max(l.offset, u.ID+1)
+	l.advance(u.ID)
 	if !started {
 		l.add(u)
 	}
@@ -192,9 +203,43 @@ func (l *ledger) skip(id int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if id >= l.offset {
-		l.offset = id + 1
+		l.advance(id)
 		l.version++
 	}
+}
+
+// advance moves the offset past id. Callers hold l.mu.
+func (l *ledger) advance(id int64) {
+	if id >= l.offset {
+		l.offset, l.advanced = id+1, l.now()
+	}
+}
+
+// redeliveryHorizon is how long Telegram keeps an update it could deliver
+// again: at most 24 hours.
+const redeliveryHorizon = 24 * time.Hour
+
+// restartFrom starts the offset over at id when Telegram restarted its
+// update ids. After a week without updates Telegram picks the next id at
+// random, so it may be below the offset, and the bot would skip every
+// update from then on. An id below the offset is such a restart when a
+// poll for the offset brought it (polled is that offset; Telegram returns
+// nothing it was told to forget), or, for a webhook delivery (polled 0),
+// when the offset last moved longer ago than Telegram keeps an update to
+// deliver again.
+func (l *ledger) restartFrom(id, polled int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id >= l.offset {
+		return
+	}
+	if polled == 0 && l.now().Sub(l.advanced) < redeliveryHorizon {
+		return
+	}
+	l.log.Warn("Telegram restarted its update ids (it does after a week without updates): counting from the new one",
+		"offset", l.offset, "update", id, "last_update_at", l.advanced)
+	l.offset, l.advanced = id, l.now()
+	l.version++
 }
 
 // start takes id out of the pending window (it is about to run, or was
@@ -284,7 +329,7 @@ func (l *ledger) saveLoop() {
 		}
 		version := l.version
 		l.seq++
-		st := checkpointState{Writer: l.writer, Seq: l.seq, Offset: l.offset, Pending: l.sortedPending()}
+		st := checkpointState{Writer: l.writer, Seq: l.seq, Offset: l.offset, Advanced: l.advanced, Pending: l.sortedPending()}
 		l.mu.Unlock()
 
 		err := l.save(st)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,4 +154,44 @@ func TestLedgerOfADeposedInstanceStops(t *testing.T) {
 	require.ErrorIs(t, err, ErrDeposed)
 	assert.Equal(t, int64(3), savedState(t, &fencedView{store: store}).Offset, "the deposed instance overwrote its successor")
 	successor.waitFor(t, 1)
+}
+
+// After a week without updates Telegram restarts its update IDs below the
+// offset. The ledger counts from the new ID when a poll for the offset
+// brought it, or when the offset last moved longer ago than Telegram keeps
+// an update to deliver again; a redelivery within that time is skipped.
+func TestLedgerFollowsARestartOfTheUpdateIDs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		polled  int64
+		silence time.Duration
+		handled bool
+	}{
+		{name: "webhook redelivery an hour later", silence: time.Hour, handled: false},
+		{name: "webhook delivery a week later", silence: 7 * 24 * time.Hour, handled: true},
+		{name: "poll for the offset, an hour later", polled: 101, silence: time.Hour, handled: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			rec := newRecorder()
+			d := newTestDispatcher(t, ctx, &MemoryCheckpoint{}, rec)
+			clock := time.Now()
+			d.ledger.now = func() time.Time { return clock }
+			require.NoError(t, d.accept(ctx, batch{updates: []Update{text(100, 1, "/list")}}))
+			rec.waitFor(t, 1)
+
+			clock = clock.Add(tt.silence)
+			require.NoError(t, d.accept(ctx, batch{updates: []Update{text(7, 1, "/status web")}, polled: tt.polled}))
+			if !tt.handled {
+				assert.Equal(t, int64(101), d.ledger.nextOffset())
+				assert.Equal(t, []string{"/list"}, rec.texts(1))
+				return
+			}
+			rec.waitFor(t, 2)
+			assert.Equal(t, []string{"/list", "/status web"}, rec.texts(1))
+			assert.Equal(t, int64(8), d.ledger.nextOffset())
+		})
+	}
 }

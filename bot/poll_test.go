@@ -194,3 +194,23 @@ func TestHealthyFollowsPolling(t *testing.T) {
 	waitUntil(t, "a failing poll shows", func() bool { return tg.Healthy() != nil })
 	waitUntil(t, "polling recovers", func() bool { return tg.Healthy() == nil })
 }
+
+// When Telegram restarts its update IDs below the bot's offset (after a week
+// without updates), polling goes on with the new IDs: nothing is skipped and
+// nothing stays unconfirmed.
+func TestPollingFollowsARestartOfTheUpdateIDs(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{})
+	emu.SendText(private(1001), alice, "/list")
+	rec := newRecorder()
+	run(t, newTelegram(t, emu, nil), rec)
+	rec.waitFor(t, 1)
+	waitUntil(t, "the first update is confirmed", func() bool { return emu.PendingUpdates() == 0 })
+
+	emu.RestartUpdateIDs(5)
+	emu.SendText(private(1001), alice, "/status web")
+	emu.SendText(private(1001), alice, "/help")
+	rec.waitFor(t, 3)
+	assert.Equal(t, []string{"/list", "/status web", "/help"}, rec.texts(1001))
+	waitUntil(t, "the new updates are confirmed", func() bool { return emu.PendingUpdates() == 0 })
+}

@@ -147,7 +147,8 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 		if d.waitRoom(ctx) != nil {
 			break
 		}
-		updates, err := t.getUpdates(ctx, int(d.ledger.nextOffset()), 100, t.cfg.PollTimeout)
+		offset := d.ledger.nextOffset()
+		updates, err := t.getUpdates(ctx, int(offset), 100, t.cfg.PollTimeout)
 		if ctx.Err() != nil {
 			break
 		}
@@ -160,7 +161,9 @@ func (t *Telegram) poll(ctx context.Context, h Handler) error {
 			continue
 		}
 		retry.reset()
-		if err := d.accept(ctx, t.neutral(updates)); err != nil && ctx.Err() == nil {
+		b := t.neutral(updates)
+		b.polled = offset
+		if err := d.accept(ctx, b); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("telegram: polling stopped: %w", err)
 		}
 	}

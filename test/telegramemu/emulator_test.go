@@ -225,6 +225,31 @@ func TestOffsetConfirmsUpdates(t *testing.T) {
 	assert.Zero(t, s.PendingUpdates())
 }
 
+// After RestartUpdateIDs, as after Telegram's week without updates, the
+// next update has a lower ID than the bot's offset, and that stale offset
+// does not confirm it.
+func TestRestartedUpdateIDsAreNotConfirmedByAStaleOffset(t *testing.T) {
+	s := telegramemu.New(t, telegramemu.Options{})
+	bot := newBot(t, s)
+	old := int(s.SendText(private(5), alice, "before"))
+	_, err := bot.GetUpdates(tgbotapi.UpdateConfig{Offset: old + 1})
+	require.NoError(t, err)
+	require.Zero(t, s.PendingUpdates())
+
+	s.RestartUpdateIDs(7)
+	restarted := int(s.SendText(private(5), alice, "after a week"))
+	assert.Equal(t, 7, restarted)
+	updates, err := bot.GetUpdates(tgbotapi.UpdateConfig{Offset: old + 1})
+	require.NoError(t, err)
+	require.Len(t, updates, 1, "the stale offset confirms nothing")
+	assert.Equal(t, "after a week", updates[0].Message.Text)
+
+	updates, err = bot.GetUpdates(tgbotapi.UpdateConfig{Offset: restarted + 1})
+	require.NoError(t, err)
+	assert.Empty(t, updates)
+	assert.Zero(t, s.PendingUpdates())
+}
+
 func TestGetUpdatesConflicts(t *testing.T) {
 	t.Run("a second poller ends the first", func(t *testing.T) {
 		s := telegramemu.New(t, telegramemu.Options{})

@@ -118,9 +118,13 @@ func (s *Server) endPoll(p *poll) {
 }
 
 // confirm forgets the updates an offset confirms: all before a positive
-// offset; all but the last -offset for a negative one. Callers hold s.mu.
+// offset; all but the last -offset for a negative one. An offset beyond every
+// ID issued, which a bot can only hold from before RestartUpdateIDs,
+// confirms nothing, as Telegram's does after it restarted its IDs. Callers
+// hold s.mu.
 func (s *Server) confirm(offset int64) {
 	switch {
+	case offset > s.nextUpdate:
 	case offset > 0:
 		s.updates = slices.DeleteFunc(s.updates, func(u wireUpdate) bool { return u.UpdateID < offset })
 	case offset < 0 && int(-offset) < len(s.updates):
@@ -162,6 +166,15 @@ func (s *Server) enqueue(u wireUpdate) int64 {
 	close(s.updateAdded)
 	s.updateAdded = make(chan struct{})
 	return u.UpdateID
+}
+
+// RestartUpdateIDs makes next the ID of the next update, as Telegram does
+// after a week without updates, when it picks the next ID at random: it may
+// be lower than every ID before.
+func (s *Server) RestartUpdateIDs(next int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextUpdate = next
 }
 
 // PendingUpdates counts updates not yet confirmed by getUpdates or accepted
