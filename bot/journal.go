@@ -102,7 +102,7 @@ type ledger struct {
 	offset   int64
 	advanced time.Time
 	pending  map[int64]Update
-	bytes   int
+	bytes    int
 	// version counts changes; saved is the last version durably saved.
 	version, saved, seq uint64
 	// last is the stamp of the state in the checkpoint as this ledger knows it.
