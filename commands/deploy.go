@@ -10,11 +10,6 @@ import (
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// ImageSetter rolls out a new image; *apps.Client provides it.
-type ImageSetter interface {
-	SetImage(ctx context.Context, namespace, name, image string, a apps.Audit) (before, after *v1alpha1.TeleApp, err error)
-}
-
 var deployPattern = `(?:\s+(?<name>(?>\S+))\s+(?<image>(?>\S+)))?`
 
 var deployCommand = &command{

@@ -7,14 +7,8 @@ import (
 	"time"
 
 	"github.com/teleop/teleop/commands/progress"
-	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 )
-
-// Restarter asks for a rolling restart; *apps.Client provides it.
-type Restarter interface {
-	Restart(ctx context.Context, namespace, name string, at time.Time, a apps.Audit) (*v1alpha1.TeleApp, error)
-}
 
 var restartCommand = &command{
 	word: "restart", usage: "/restart <name>", example: "/restart web",

@@ -15,11 +15,6 @@ import (
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// RollerBack goes back to an image of the history; *apps.Client provides it.
-type RollerBack interface {
-	Rollback(ctx context.Context, namespace, name string, target apps.RollbackTarget, a apps.Audit) (before, after *v1alpha1.TeleApp, to v1alpha1.Revision, err error)
-}
-
 // ButtonStore keeps what a [Roll back] button stands for, as callback data
 // is too short for it; *store.Store provides it.
 type ButtonStore interface {

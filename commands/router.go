@@ -14,23 +14,17 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
-	"github.com/teleop/teleop/operator/api/v1alpha1"
-	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/inspect"
 )
 
-// Apps is what the commands need of TeleApps; *apps.Client provides it.
+// Apps is what the commands need of TeleApps: the chat's operations, which
+// the approval Gate wraps (and *apps.Client provides unwrapped).
 type Apps interface {
-	Create(ctx context.Context, namespace, name, image string, replicas int32, notifyChats []string, a apps.Audit) (*v1alpha1.TeleApp, error)
-	Get(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error)
-	List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error)
-	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
-	ImageSetter
-	Restarter
-	RollerBack
+	approval.Apps
 }
 
 // Authorizer decides whether an identity may do something in a namespace;

@@ -21,10 +21,9 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/progress"
 	"github.com/teleop/teleop/operator/access"
-	"github.com/teleop/teleop/operator/api/v1alpha1"
-	"github.com/teleop/teleop/operator/apps"
 )
 
 const (
@@ -47,16 +46,10 @@ const (
 	msgBelongsToSomeone = "This menu belongs to someone else."
 )
 
-// Apps is what the flows need of TeleApps; *apps.Client provides it.
+// Apps is what the flows need of TeleApps: the chat's operations, which
+// the approval Gate wraps (and *apps.Client provides unwrapped).
 type Apps interface {
-	Create(ctx context.Context, namespace, name, image string, replicas int32, notifyChats []string, a apps.Audit) (*v1alpha1.TeleApp, error)
-	Get(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error)
-	List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error)
-	Scale(ctx context.Context, namespace, name string, ch apps.ReplicaChange, a apps.Audit) (from, to int32, err error)
-	Delete(ctx context.Context, namespace, name string, a apps.Audit) error
-	SetImage(ctx context.Context, namespace, name, image string, a apps.Audit) (before, after *v1alpha1.TeleApp, err error)
-	Restart(ctx context.Context, namespace, name string, at time.Time, a apps.Audit) (*v1alpha1.TeleApp, error)
-	Rollback(ctx context.Context, namespace, name string, target apps.RollbackTarget, a apps.Audit) (before, after *v1alpha1.TeleApp, to v1alpha1.Revision, err error)
+	approval.Apps
 }
 
 // Progress follows a rollout a flow started by editing the flow's last
