@@ -401,7 +401,8 @@ func (g *Gate) decide(ctx context.Context, u bot.Update, id string, approve bool
 	}
 	g.log.Info("approved", "namespace", open.Namespace, "name", open.Name, "request", id, "approver", presser.User)
 	open.Request = approved
-	g.note(ctx, open, u.MessageID, g.apply(ctx, open))
+	outcome, _ := g.apply(ctx, open)
+	g.note(ctx, open, u.MessageID, outcome)
 	return msgApproved
 }
 
@@ -433,27 +434,6 @@ func (g *Gate) refusal(ctx context.Context, id access.Identity, namespace, reque
 		g.log.Error("authorize approval", "request", request, "user", id.User, "err", err)
 		return msgTryAgain
 	}
-}
-
-// apply applies an approved request as its requester's change, approved by
-// the approver, then closes it; it returns the outcome for the chat (HTML).
-func (g *Gate) apply(ctx context.Context, o approvals.Open) string {
-	namespace, name, req := o.Namespace, o.Name, o.Request
-	a := apps.Audit{Actor: req.Actor + ", approved by " + req.Approver, Command: req.Command, RequestID: "approval-" + req.ID}
-	err := fmt.Errorf("unknown operation %q", req.Operation)
-	if op, known := operations[req.Operation]; known {
-		err = op.apply(ctx, g.Apps, namespace, name, req.Args, a)
-	}
-	outcome, detail, note := approvals.OutcomeApplied, "", "✅ Approved by "+bot.EscapeHTML(req.Approver)+": done."
-	if err != nil {
-		g.log.Error("apply approved change", "namespace", namespace, "name", name, "request", req.ID, "err", err)
-		outcome, detail = approvals.OutcomeFailed, err.Error()
-		note = "✅ Approved by " + bot.EscapeHTML(req.Approver) + ", but it failed: " + bot.EscapeHTML(detail)
-	}
-	if err := g.cfg.Requests.Close(ctx, namespace, name, req.ID, outcome, detail); err != nil && !errors.Is(err, approvals.ErrNotOpen) {
-		g.log.Error("close approval request", "request", req.ID, "err", err)
-	}
-	return note
 }
 
 // note writes the outcome over the request's message, without its buttons.
@@ -508,7 +488,9 @@ func (g *Gate) Sweep(ctx context.Context) error {
 		req := o.Request
 		switch {
 		case req.State == approvals.Approved && g.cfg.Now().Sub(req.Approved) > resumeAfter:
-			g.note(ctx, o, 0, g.apply(ctx, o))
+			if outcome, closed := g.apply(ctx, o); closed {
+				g.note(ctx, o, 0, outcome)
+			}
 		case req.State == approvals.Pending && !g.cfg.Now().Before(req.Expires):
 			err := g.cfg.Requests.Expire(ctx, o.Namespace, o.Name, req.ID)
 			if errors.Is(err, approvals.ErrNotOpen) {

@@ -153,12 +153,13 @@ func (c *Client) Scale(ctx context.Context, namespace, name string, ch ReplicaCh
 	return from, to, nil
 }
 
-// conflictBackoff spaces the retries of a chat change that met a conflict.
+// RetryBackoff spaces the retries of a chat change that met a conflict (and,
+// in commands/approval, of an approved change that met a transient error).
 // The operator's status writes bump the TeleApp's resourceVersion too, so
 // during a rollout with kubectl writing as well, client-go's DefaultRetry
 // (five tries 10 ms apart) runs out; this one waits a few seconds at most in all,
 // far within an update's deadline.
-var conflictBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: time.Second}
+var RetryBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: time.Second}
 
 // update writes mutate's change of a fresh copy of namespace/name together
 // with the audit annotations, retrying on conflict, and returns the object as
@@ -166,7 +167,7 @@ var conflictBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, F
 // already applied returns ErrAlreadyApplied; an error of mutate is returned
 // as it is, with nothing written.
 func (c *Client) update(ctx context.Context, namespace, name string, a Audit, mutate func(*v1alpha1.TeleApp) error) (before, after *v1alpha1.TeleApp, err error) {
-	err = retry.RetryOnConflict(conflictBackoff, func() error {
+	err = retry.RetryOnConflict(RetryBackoff, func() error {
 		current, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -192,7 +193,7 @@ func (c *Client) update(ctx context.Context, namespace, name string, a Audit, mu
 // RequestID on an object already being deleted counts as success.
 func (c *Client) Delete(ctx context.Context, namespace, name string, a Audit) error {
 	var marked *v1alpha1.TeleApp
-	err := retry.RetryOnConflict(conflictBackoff, func() error {
+	err := retry.RetryOnConflict(RetryBackoff, func() error {
 		current, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
