@@ -66,7 +66,7 @@ func (r *Router) deploy(ctx context.Context, req *request, namespace, name, imag
 	req.rollout = &progress.Rollout{
 		Op: progress.OperationDeploy, Namespace: namespace, Name: name,
 		To: after.Spec.DesiredReplicas(), Image: image, Generation: after.Generation,
-		Undo: r.undoButton(ctx, req, namespace, name, before),
+		Undo: r.undoButton(before),
 	}
 	return progress.Started(*req.rollout, before.Spec.Image)
 }

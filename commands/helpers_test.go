@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
@@ -23,7 +24,9 @@ import (
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
+	"github.com/teleop/teleop/operator/generated/informers/externalversions"
 	"github.com/teleop/teleop/operator/inspect"
 )
 
@@ -206,6 +209,7 @@ func newWorld(t testing.TB, objects ...runtime.Object) *world {
 	}
 	router, err := NewRouter(Config{
 		BotName:       botName,
+		Index:         startIndex(t, w.teleop),
 		Apps:          apps.New(w.teleop, w.events),
 		Access:        access.New(rbacClient(defaultGrants), []string{"telegram:9"}),
 		Namespaces:    w.namespaces,
@@ -216,6 +220,20 @@ func newWorld(t testing.TB, objects ...runtime.Object) *world {
 	require.NoError(t, err)
 	w.router = router
 	return w
+}
+
+// startIndex starts a TeleApp informer over client with the UID index, as
+// cmd wires one, until the test ends.
+func startIndex(t testing.TB, client versioned.Interface) cache.Indexer {
+	t.Helper()
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	informer := factory.Teleop().V1alpha1().TeleApps().Informer()
+	require.NoError(t, informer.AddIndexers(cache.Indexers{UIDIndex: IndexByUID}))
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); factory.Shutdown() })
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
+	return informer.GetIndexer()
 }
 
 // rbacClient answers SubjectAccessReviews as RBAC would with grants.

@@ -2,12 +2,12 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/progress"
@@ -15,22 +15,28 @@ import (
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// ButtonStore keeps what a [Roll back] button stands for, as callback data
-// is too short for it; *store.Store provides it.
-type ButtonStore interface {
-	Get(ctx context.Context, bucket, key string) ([]byte, bool, error)
-	Put(ctx context.Context, bucket, key string, value []byte, ttl time.Duration) error
+// AppIndex finds TeleApps in the TeleApp informer's cache by an index; the
+// informer's cache.Indexer, with IndexByUID added as UIDIndex, provides it.
+type AppIndex interface {
+	ByIndex(indexName, indexedValue string) ([]any, error)
 }
 
-const (
-	// undoBucket is the store bucket of [Roll back] buttons, keyed by chat
-	// and the update that deployed.
-	undoBucket = "undo"
-	// undoPrefix starts the callback data of a [Roll back] button.
-	undoPrefix = "rb:"
-	// undoTTL is how long a [Roll back] button works.
-	undoTTL = 24 * time.Hour
-)
+// UIDIndex names the TeleApp informer's index by UID, through which a [Roll
+// back] button finds its app.
+const UIDIndex = "uid"
+
+// IndexByUID is the cache.IndexFunc of UIDIndex.
+func IndexByUID(obj any) ([]string, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, fmt.Errorf("index by UID: %w", err)
+	}
+	return []string{string(m.GetUID())}, nil
+}
+
+// undoPrefix starts the callback data of a [Roll back] button:
+// "rb:<TeleApp UID>:<revision>", at most 3+36+1+19 of Telegram's 64 bytes.
+const undoPrefix = "rb:"
 
 var rollbackCommand = &command{
 	word: "rollback", usage: "/rollback <name> [revision]", example: "/rollback web",
@@ -78,6 +84,8 @@ func (r *Router) rollback(ctx context.Context, req *request, namespace, name str
 		return fmt.Sprintf("%s already runs %s (revision %d) in %s; nothing changed.", bold(name), code(to.Image), to.Revision, bold(namespace))
 	case errors.Is(err, apps.ErrAlreadyApplied):
 		return fmt.Sprintf("Already done: %s runs %s in %s.", bold(name), code(after.Spec.Image), bold(namespace))
+	case errors.Is(err, apps.ErrReplaced):
+		return appGone
 	case err != nil:
 		return r.failure(req, err, namespace, name)
 	}
@@ -88,84 +96,67 @@ func (r *Router) rollback(ctx context.Context, req *request, namespace, name str
 	return progress.Started(*req.rollout, before.Spec.Image)
 }
 
-// undo is what a [Roll back] button stands for.
-type undo struct {
-	Namespace string `json:"ns"`
-	Name      string `json:"name"`
-	// Revision is the one running before the deploy; 0 when the history
-	// did not hold it yet, which means the previous image.
-	Revision int64 `json:"rev,omitempty"`
-}
-
-// undoButton keeps, for a deploy of namespace/name from before, a [Roll
-// back] button that the rollout's reply offers should it get stuck. No
-// store, no button; a failure to keep it costs only the button.
-func (r *Router) undoButton(ctx context.Context, req *request, namespace, name string, before *v1alpha1.TeleApp) *bot.Button {
-	if r.cfg.Buttons == nil {
+// undoButton is the [Roll back] button a deploy from before offers, should
+// its rollout get stuck: it names the app by UID, so that it never rolls
+// back another app given the same name later, and the revision running
+// before the deploy, 0 when the history did not hold it yet (which means the
+// previous image). Without an index to find the app by, no button.
+func (r *Router) undoButton(before *v1alpha1.TeleApp) *bot.Button {
+	if r.cfg.Index == nil || before.UID == "" {
 		return nil
 	}
-	u := undo{Namespace: namespace, Name: name}
+	var revision int64
 	if latest := before.Status.LatestRevision(); latest != nil && latest.Image == before.Spec.Image {
-		u.Revision = latest.Revision
+		revision = latest.Revision
 	}
-	value, err := json.Marshal(u)
-	if err == nil {
-		err = r.cfg.Buttons.Put(ctx, undoBucket, undoKey(req.update.ChatID, req.update.ID), value, undoTTL)
-	}
-	if err != nil {
-		r.log.Warn("keep roll back button", "chat", req.update.ChatID, "teleapp", namespace+"/"+name, "err", err)
-		return nil
-	}
-	return &bot.Button{Text: "↩️ Roll back", Data: undoPrefix + strconv.FormatInt(req.update.ID, 10)}
+	return &bot.Button{Text: "↩️ Roll back", Data: fmt.Sprintf("%s%s:%d", undoPrefix, before.UID, revision)}
 }
 
-func undoKey(chatID, updateID int64) string {
-	return strconv.FormatInt(chatID, 10) + ":" + strconv.FormatInt(updateID, 10)
+// parseUndo reads the callback data of a [Roll back] button.
+func parseUndo(data string) (uid string, revision int64, ok bool) {
+	rest, ours := strings.CutPrefix(data, undoPrefix)
+	uid, number, found := strings.Cut(rest, ":")
+	revision, err := strconv.ParseInt(number, 10, 64)
+	return uid, revision, ours && found && uid != "" && err == nil && revision >= 0 && number[0] != '+'
 }
 
 // pressUndo rolls back for a press of a [Roll back] button, as /rollback
 // would for the user who pressed it: the same permission check, the same
-// reply, followed live. The button names the revision that ran before the
-// deploy, so a second press finds it running and changes nothing. It
-// reports whether the press was such a button.
+// reply, followed live. The button names its app by UID, so one of a
+// deleted app finds nothing and says so, even if another app has its name
+// now; and it names the revision that ran before the deploy, so a second
+// press finds it running and changes nothing. It reports whether the press
+// was such a button.
 func (r *Router) pressUndo(ctx context.Context, u bot.Update) bool {
-	id, ok := strings.CutPrefix(u.Callback.Data, undoPrefix)
+	uid, revision, ok := parseUndo(u.Callback.Data)
 	if !ok {
 		return false
 	}
-	raw, found, err := r.cfg.Buttons.Get(ctx, undoBucket, undoKey(u.ChatID, parseID(id)))
-	var target undo
-	if err == nil && found {
-		err = json.Unmarshal(raw, &target)
-	}
-	switch {
-	case err != nil:
-		r.log.Error("read roll back button", "chat", u.ChatID, "err", err)
+	found, err := r.cfg.Index.ByIndex(UIDIndex, uid)
+	if err != nil {
+		r.log.Error("find the app of a roll back button", "chat", u.ChatID, "uid", uid, "err", err)
 		r.answer(ctx, u, somethingWentWrong)
 		return true
-	case !found:
-		r.answer(ctx, u, "This button has expired; /rollback still works.")
+	}
+	if len(found) == 0 {
+		r.answer(ctx, u, appGone)
 		return true
 	}
+	app := found[0].(*v1alpha1.TeleApp)
 	r.answer(ctx, u, "")
-	u.Text = strings.TrimSpace(fmt.Sprintf("/rollback %s/%s %s", target.Namespace, target.Name, revisionArg(target.Revision)))
+	u.Text = strings.TrimSpace(fmt.Sprintf("/rollback %s/%s %s", app.Namespace, app.Name, revisionArg(revision)))
 	req := &request{update: u, cmd: rollbackCommand, identity: identityOf(u)}
-	reply := r.refusal(ctx, req, "patch", target.Namespace)
+	reply := r.refusal(ctx, req, "patch", app.Namespace)
 	if reply == "" {
-		reply = r.rollback(ctx, req, target.Namespace, target.Name, apps.RollbackTarget{Revision: target.Revision})
+		reply = r.rollback(ctx, req, app.Namespace, app.Name, apps.RollbackTarget{Revision: revision, UID: app.UID})
 	}
 	r.log.Info("command", "chat", u.ChatID, "user", u.UserID, "command", rollbackCommand.word, "button", true)
 	r.reply(ctx, u.ChatID, reply, req.rollout)
 	return true
 }
 
-func parseID(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1 // no update has it: the press finds nothing
-	}
-	return n
-}
+// appGone answers a [Roll back] button whose app was deleted.
+const appGone = "The app of this button was deleted; nothing changed."
 
 func revisionArg(rev int64) string {
 	if rev == 0 {

@@ -88,9 +88,9 @@ type Config struct {
 	// Progress, when set, edits the replies to /create and /scale as the
 	// rollout moves on.
 	Progress Progress
-	// Buttons, when set, keeps the [Roll back] buttons a stuck /deploy
-	// offers; without it none is offered.
-	Buttons ButtonStore
+	// Index, the TeleApp informer's with UIDIndex, finds the app of a [Roll
+	// back] button a stuck /deploy offers; without it none is offered.
+	Index AppIndex
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Clock paces the chatter hints; the real clock when nil.
@@ -165,7 +165,7 @@ func (r *Router) handleButton(ctx context.Context, u bot.Update) {
 	if err != nil {
 		r.log.Error("button press failed", "chat", u.ChatID, "user", u.UserID, "err", err)
 	}
-	if handled || (r.cfg.Buttons != nil && r.pressUndo(ctx, u)) {
+	if handled || (r.cfg.Index != nil && r.pressUndo(ctx, u)) {
 		return
 	}
 	r.answer(ctx, u, "This menu has expired.")

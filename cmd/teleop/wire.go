@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 
@@ -31,7 +32,6 @@ import (
 	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/checkpoint"
 	"github.com/teleop/teleop/operator/inspect"
-	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/operator/workqueuemetrics"
 )
 
@@ -55,8 +55,6 @@ type process struct {
 	clients  operator.Clients
 	registry *prometheus.Registry
 	ready    *readiness
-	// state keeps the roll-back buttons of /deploy only.
-	state *store.Store
 }
 
 func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, error) {
@@ -75,7 +73,6 @@ func newProcess(ctx context.Context, cfg *config, log *slog.Logger) (*process, e
 		clients:  clients,
 		registry: prometheus.NewRegistry(),
 		ready:    &readiness{},
-		state:    store.New(clients.Kube, cfg.namespace, store.Options{Logger: log}),
 	}
 	// Not ready while the API server is unreachable: nothing the bot or the
 	// operator does can work then.
@@ -224,11 +221,7 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 		})
 		g.Go(func() error { defer stop(); return chat.Run(ctx, limited) })
 	}
-	err = g.Wait()
-	if flushErr := p.state.Flush(context.WithoutCancel(ctx)); flushErr != nil {
-		p.log.Error("could not save chat state on the way out", "err", flushErr)
-	}
-	return err
+	return g.Wait()
 }
 
 // startChat starts the announcer and the conversation engine in g and returns
@@ -236,6 +229,10 @@ func (p *process) lead(ctx context.Context, chat transport, botName string) erro
 func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator.Operator, chat transport, botName string) (*commands.Router, error) {
 	messenger := chat.Messenger()
 	teleApps := op.TeleAppInformers().Teleop().V1alpha1().TeleApps()
+	// The [Roll back] buttons of /deploy find their app by UID.
+	if err := teleApps.Informer().AddIndexers(cache.Indexers{commands.UIDIndex: commands.IndexByUID}); err != nil {
+		return nil, fmt.Errorf("index TeleApps by UID: %w", err)
+	}
 	chatSettings, err := p.startChats(ctx)
 	if err != nil {
 		return nil, err
@@ -297,7 +294,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Inspect:        inspect.New(p.clients.Kube),
 		ButtonHandlers: []commands.ButtonHandler{gate},
 		Progress:       tracker,
-		Buttons:        p.state,
+		Index:          teleApps.Informer().GetIndexer(),
 		Metrics:        commands.NewMetrics(p.registry),
 		Logger:         p.log,
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
@@ -19,6 +20,10 @@ var ErrNoRevision = errors.New("no such revision")
 // ErrUnchanged reports a change that would leave spec as it is (the image
 // asked for is already the one); nothing was written.
 var ErrUnchanged = errors.New("already so")
+
+// ErrReplaced reports a rollback of an app that was deleted since, its name
+// now another app's; nothing was written.
+var ErrReplaced = errors.New("the app was deleted and another took its name")
 
 // SetImage sets the image of namespace/name and returns the TeleApp before
 // and after. An image that is already set returns ErrUnchanged; a repeated
@@ -62,18 +67,24 @@ func (c *Client) Restart(ctx context.Context, namespace, name string, at time.Ti
 
 // RollbackTarget says which revision of status.history to go back to: the
 // one numbered Revision, or, when Revision is zero, the newest whose image
-// is not the current one (the previous image).
+// is not the current one (the previous image). With a UID, only the app of
+// that UID is rolled back, not a later one of the same name.
 type RollbackTarget struct {
 	Revision int64
+	UID      types.UID
 }
 
 // Rollback sets the image of namespace/name back to a revision of its
 // history and returns the TeleApp before and after, and the revision gone
 // back to. A revision that is not in the history returns ErrNoRevision, one
-// whose image is the current one ErrUnchanged, a repeated RequestID
-// ErrAlreadyApplied; nothing is written then.
+// whose image is the current one ErrUnchanged, an app that is not the
+// target's UID ErrReplaced, a repeated RequestID ErrAlreadyApplied; nothing
+// is written then.
 func (c *Client) Rollback(ctx context.Context, namespace, name string, target RollbackTarget, a Audit) (before, after *v1alpha1.TeleApp, to v1alpha1.Revision, err error) {
 	before, after, err = c.update(ctx, namespace, name, a, func(app *v1alpha1.TeleApp) error {
+		if target.UID != "" && app.UID != target.UID {
+			return ErrReplaced
+		}
 		rev, err := target.find(app)
 		if err != nil {
 			return err

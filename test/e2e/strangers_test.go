@@ -20,7 +20,6 @@ import (
 
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
-	"github.com/teleop/teleop/operator/store"
 	"github.com/teleop/teleop/test/cluster"
 	"github.com/teleop/teleop/test/telegramemu"
 )
@@ -245,9 +244,9 @@ func watchChatStateWrites(t *testing.T, kube kubernetes.Interface, namespace str
 }
 
 // transportBookkeeping: the checkpoint of accepted updates (cmd's
-// "teleop-checkpoint") or the older journal's store bucket "updates".
+// "teleop-checkpoint").
 func transportBookkeeping(obj metav1.Object) bool {
-	return obj.GetName() == "teleop-checkpoint" || obj.GetLabels()[store.LabelBucket] == "updates"
+	return obj.GetName() == "teleop-checkpoint"
 }
 
 func (cw *chatStateWrites) names() map[string]int {
