@@ -18,6 +18,7 @@ import (
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/conversations"
 	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 	"github.com/teleop/teleop/operator/chats"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
@@ -65,6 +66,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	})
 	router, err := NewRouter(Config{
 		BotName:       botName,
+		Index:         startIndex(t, teleop),
 		Apps:          appsClient,
 		Access:        authorizer,
 		Namespaces:    namespaces,
@@ -236,4 +238,52 @@ func TestClusterNewCommandDropsConversation(t *testing.T) {
 	assert.Contains(t, texts, "(I dropped your unfinished <code>/create</code>.)")
 	assert.Contains(t, texts[len(texts)-1], "Kubernetes user: <code>telegram:77</code>")
 	assert.Equal(t, "I understand commands. Send /help to see them.", cw.say(t, alice, "web"))
+}
+
+// TestClusterRollBackButtonIsForItsOwnApp: the [Roll back] button of a stuck
+// /deploy rolls back once, a second press changes nothing, and once the app
+// is deleted and another made under its name, the button finds nothing.
+func TestClusterRollBackButtonIsForItsOwnApp(t *testing.T) {
+	cw := newClusterWorld(t)
+	ctx := context.Background()
+	const alice = 77
+	cw.bind(t, alice, access.EditorRole, "patch")
+	teleApps := cw.teleop.TeleopV1alpha1().TeleApps(cw.namespace)
+	require.Contains(t, cw.say(t, alice, "/create web nginx:1.27 1"), "created")
+	// The history as the operator records it (no operator runs here).
+	app, err := teleApps.Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	app.Status.History = []v1alpha1.Revision{{Revision: 1, Image: "nginx:1.27"}}
+	_, err = teleApps.UpdateStatus(ctx, app, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	tracked := &trackedRollouts{}
+	cw.router.cfg.Progress = tracked
+	require.Contains(t, cw.say(t, alice, "/deploy web nginx:broken"), "Deploying")
+	undo := tracked.first(t).Undo
+	require.NotNil(t, undo)
+	assert.Equal(t, fmt.Sprintf("rb:%s:1", app.UID), undo.Data)
+	image := func() string {
+		app, err := teleApps.Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		return app.Spec.Image
+	}
+
+	cw.router.HandleUpdate(ctx, press(undo.Data, from(alice)))
+	assert.Contains(t, lastOf(cw.messenger.texts()), "back to <code>nginx:1.27</code> (revision 1; was <code>nginx:broken</code>)")
+	assert.Equal(t, "nginx:1.27", image())
+	cw.router.HandleUpdate(ctx, press(undo.Data, from(alice)))
+	assert.Contains(t, lastOf(cw.messenger.texts()), "already runs <code>nginx:1.27</code> (revision 1)")
+
+	require.NoError(t, teleApps.Delete(ctx, "web", metav1.DeleteOptions{}))
+	require.Contains(t, cw.say(t, alice, "/create web nginx:broken 1"), "created")
+	require.Eventually(t, func() bool {
+		found, err := cw.router.cfg.Index.ByIndex(UIDIndex, string(app.UID))
+		return err == nil && len(found) == 0
+	}, 30*time.Second, 20*time.Millisecond, "the informer never saw the old web go")
+	texts := len(cw.messenger.texts())
+	cw.router.HandleUpdate(ctx, press(undo.Data, from(alice)))
+	assert.Equal(t, appGone, lastOf(cw.messenger.answers))
+	assert.Len(t, cw.messenger.texts(), texts, "nothing was replied")
+	assert.Equal(t, "nginx:broken", image(), "the new web was rolled back")
 }
