@@ -96,6 +96,19 @@ func TestDayTwoVerbs(t *testing.T) {
 		assert.Contains(t, refusal.Text, "patch", cmd)
 	}
 	assert.Equal(t, "nginx:1.27", e.teleApp("web").Spec.Image)
+
+	// web deleted and another web made: the old [Roll back] finds nothing
+	// (as the press's answer, or, when teleop's cache had not yet seen the
+	// delete, as the reply to the write it refused).
+	out, err = e.cluster.Kubectl(ctx(t), "-n", e.appsNS, "delete", "tapp", "web")
+	require.NoError(t, err, out)
+	alice.say("/create web nginx:1.29 1", "created")
+	const gone = "The app of this button was deleted; nothing changed."
+	before = len(e.emu.Messages(alice.chat.ID))
+	if answer := alice.pressFor(stuck, "Roll back"); answer != gone {
+		alice.waitNew(before, gone)
+	}
+	assert.Equal(t, "nginx:1.29", e.teleApp("web").Spec.Image)
 }
 
 // /deploy without arguments asks which app, then for the image, and its
