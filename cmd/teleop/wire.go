@@ -258,7 +258,9 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 	authorizer := access.New(p.clients.Kube, admins)
 	// The chat's operations, behind two-person approval where a namespace asks for it.
 	gate := approval.New(approval.Config{
-		Apps:      apps.New(p.clients.Tele, op.Recorder()),
+		Apps: apps.NewCached(p.clients.Tele, op.Recorder(), apps.Cache{
+			Lister: teleApps.Lister(), Namespace: p.cfg.watchNS, HasSynced: teleApps.Informer().HasSynced,
+		}),
 		Requests:  approvals.New(p.clients.Tele, p.clients.Kube, op.Recorder(), nil),
 		Access:    authorizer,
 		Messenger: messenger,

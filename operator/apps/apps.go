@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	listers "github.com/teleop/teleop/operator/generated/listers/api/v1alpha1"
 )
 
 // Annotations written with every change made through this package.
@@ -70,12 +72,42 @@ type ReplicaChange struct {
 type Client struct {
 	client versioned.Interface
 	events record.EventRecorder
+	cache  Cache
+}
+
+// Cache is an informer's copy of TeleApps that reads use instead of a round
+// trip to the API server (sample-controller style): a /list costs no List,
+// a /scale one write instead of two reads and a write. A write read from it
+// is still checked by its resourceVersion, and whatever else a cached copy
+// would decide (a refusal, "already applied") is decided again on a fresh
+// read, so a copy a few milliseconds old never changes an outcome; only a
+// list may miss an app created that moment.
+type Cache struct {
+	Lister listers.TeleAppLister
+	// Namespace is the one namespace the informer watches; "" for all.
+	Namespace string
+	// HasSynced reports whether the informer holds the whole namespace yet.
+	HasSynced func() bool
 }
 
 // New returns a Client writing through client and recording Events with
 // events (whose scheme must know the TeleApp type, see NewEventRecorder).
 func New(client versioned.Interface, events record.EventRecorder) *Client {
 	return &Client{client: client, events: events}
+}
+
+// NewCached is New reading through cache where it covers the namespace.
+func NewCached(client versioned.Interface, events record.EventRecorder, cache Cache) *Client {
+	return &Client{client: client, events: events, cache: cache}
+}
+
+// cached returns the cache's view of namespace, or false when the cache
+// does not hold it (not synced yet, or another namespace).
+func (c *Client) cached(namespace string) (listers.TeleAppNamespaceLister, bool) {
+	if c.cache.Lister == nil || (c.cache.Namespace != "" && c.cache.Namespace != namespace) || !c.cache.HasSynced() {
+		return nil, false
+	}
+	return c.cache.Lister.TeleApps(namespace), true
 }
 
 // Create creates TeleApp namespace/name running image with replicas, telling
@@ -106,8 +138,30 @@ func (c *Client) Create(ctx context.Context, namespace, name, image string, repl
 	return created, nil
 }
 
-// Get returns TeleApp namespace/name.
+// Get returns TeleApp namespace/name, from the cache when it holds it.
 func (c *Client) Get(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error) {
+	if app, ok := c.cachedApp(namespace, name); ok {
+		return app, nil
+	}
+	return c.getLive(ctx, namespace, name)
+}
+
+// cachedApp is a copy of namespace/name from the cache, if it holds one.
+// An app missing there may have been created a moment ago: callers read live.
+func (c *Client) cachedApp(namespace, name string) (*v1alpha1.TeleApp, bool) {
+	lister, ok := c.cached(namespace)
+	if !ok {
+		return nil, false
+	}
+	app, err := lister.Get(name)
+	if err != nil {
+		return nil, false
+	}
+	return app.DeepCopy(), true
+}
+
+// getLive reads namespace/name from the API server.
+func (c *Client) getLive(ctx context.Context, namespace, name string) (*v1alpha1.TeleApp, error) {
 	app, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%s: %w", namespace, name, err)
@@ -115,14 +169,27 @@ func (c *Client) Get(ctx context.Context, namespace, name string) (*v1alpha1.Tel
 	return app, nil
 }
 
-// List returns the TeleApps of namespace sorted by name.
+// List returns the TeleApps of namespace sorted by name, from the cache
+// when it holds the namespace.
 func (c *Client) List(ctx context.Context, namespace string) ([]v1alpha1.TeleApp, error) {
-	list, err := c.client.TeleopV1alpha1().TeleApps(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list teleapps in %s: %w", namespace, err)
+	var items []v1alpha1.TeleApp
+	if lister, ok := c.cached(namespace); ok {
+		cached, err := lister.List(labels.Everything())
+		if err != nil {
+			return nil, fmt.Errorf("list teleapps in %s: %w", namespace, err)
+		}
+		for _, app := range cached {
+			items = append(items, *app.DeepCopy())
+		}
+	} else {
+		list, err := c.client.TeleopV1alpha1().TeleApps(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list teleapps in %s: %w", namespace, err)
+		}
+		items = list.Items
 	}
-	slices.SortFunc(list.Items, func(x, y v1alpha1.TeleApp) int { return strings.Compare(x.Name, y.Name) })
-	return list.Items, nil
+	slices.SortFunc(items, func(x, y v1alpha1.TeleApp) int { return strings.Compare(x.Name, y.Name) })
+	return items, nil
 }
 
 // Scale sets or changes the replicas of namespace/name and returns the count
@@ -167,24 +234,37 @@ var RetryBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Fact
 // already applied returns ErrAlreadyApplied; an error of mutate is returned
 // as it is, with nothing written.
 func (c *Client) update(ctx context.Context, namespace, name string, a Audit, mutate func(*v1alpha1.TeleApp) error) (before, after *v1alpha1.TeleApp, err error) {
+	if cached, ok := c.cachedApp(namespace, name); ok {
+		// Written only if still current; any other outcome is decided
+		// again below, on a fresh read.
+		if after, err = c.write(ctx, cached, a, mutate); err == nil {
+			return cached, after, nil
+		}
+	}
 	err = retry.RetryOnConflict(RetryBackoff, func() error {
 		current, err := c.client.TeleopV1alpha1().TeleApps(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		before = current
-		if a.appliedTo(current) {
-			return ErrAlreadyApplied
-		}
-		changed := current.DeepCopy()
-		if err := mutate(changed); err != nil {
-			return err
-		}
-		a.annotate(changed)
-		after, err = c.client.TeleopV1alpha1().TeleApps(namespace).Update(ctx, changed, metav1.UpdateOptions{})
+		after, err = c.write(ctx, current, a, mutate)
 		return err
 	})
 	return before, after, err
+}
+
+// write applies mutate and the audit to a copy of current and writes it,
+// preconditioned on current's resourceVersion.
+func (c *Client) write(ctx context.Context, current *v1alpha1.TeleApp, a Audit, mutate func(*v1alpha1.TeleApp) error) (*v1alpha1.TeleApp, error) {
+	if a.appliedTo(current) {
+		return nil, ErrAlreadyApplied
+	}
+	changed := current.DeepCopy()
+	if err := mutate(changed); err != nil {
+		return nil, err
+	}
+	a.annotate(changed)
+	return c.client.TeleopV1alpha1().TeleApps(current.Namespace).Update(ctx, changed, metav1.UpdateOptions{})
 }
 
 // Delete deletes namespace/name. The audit annotations are written first, so
