@@ -67,6 +67,18 @@ type Handler interface {
 	HandleUpdate(ctx context.Context, u Update)
 }
 
+// Admitter is a Handler that may refuse an update before the transport
+// accepts it (the inbound limits). The Telegram transport asks Admit as
+// updates arrive: a refused update is confirmed to Telegram without any
+// write of the update checkpoint (losing it in a crash loses nothing that
+// would have run), so a flood costs writes only for what is let through.
+// Updates admitted go to HandleAdmitted; HandleUpdate admits and handles.
+type Admitter interface {
+	Handler
+	Admit(ctx context.Context, u Update) bool
+	HandleAdmitted(ctx context.Context, u Update)
+}
+
 // HandlerFunc adapts a function to a Handler.
 type HandlerFunc func(ctx context.Context, u Update)
 

@@ -16,8 +16,11 @@ import (
 // (durably, right before its handler runs), so a crash loses nothing
 // accepted and runs nothing twice.
 type dispatcher struct {
-	ctx      context.Context
-	handler  Handler
+	ctx     context.Context
+	handler Handler
+	// admitter, when the handler is one, refuses updates before they are
+	// accepted.
+	admitter Admitter
 	ledger   *ledger
 	deadline time.Duration
 	metrics  *Metrics
@@ -32,8 +35,9 @@ type dispatcher struct {
 }
 
 func newDispatcher(ctx context.Context, h Handler, l *ledger, deadline time.Duration, m *Metrics, log *slog.Logger) *dispatcher {
+	admitter, _ := h.(Admitter)
 	d := &dispatcher{
-		ctx: ctx, handler: h, ledger: l, deadline: deadline, metrics: m, log: log,
+		ctx: ctx, handler: h, admitter: admitter, ledger: l, deadline: deadline, metrics: m, log: log,
 		room:  make(chan struct{}, 1),
 		chats: make(map[int64][]Update),
 	}
@@ -75,7 +79,7 @@ func (d *dispatcher) accept(ctx context.Context, b batch) error {
 	}
 	d.queue(b.updates, false)
 	for _, id := range b.ignored {
-		d.ledger.skip(id)
+		d.ledger.pass(id)
 	}
 	// Waiting for the current version covers this batch, and also a repeat
 	// whose first delivery is still being saved.
@@ -83,13 +87,19 @@ func (d *dispatcher) accept(ctx context.Context, b batch) error {
 }
 
 // queue puts updates behind the earlier ones of their chat, starting a
-// chat's runner when it has none. Replayed updates are pending already.
+// chat's runner when it has none, and passes over those the admitter
+// refuses. Replayed updates are pending already, and were admitted.
 func (d *dispatcher) queue(updates []Update, replayed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, u := range updates {
 		if !replayed && d.ledger.seen(u.ID) {
 			d.log.Info("skipping an update accepted before", "update", u.ID, "chat", u.ChatID)
+			continue
+		}
+		if !replayed && d.admitter != nil && !d.admitter.Admit(d.ctx, u) {
+			d.metrics.updateReceived()
+			d.ledger.pass(u.ID)
 			continue
 		}
 		backlog, running := d.chats[u.ChatID]
@@ -178,7 +188,11 @@ func (d *dispatcher) handle(u Update) {
 		}
 	}()
 	d.metrics.updateReceived()
-	d.handler.HandleUpdate(ctx, u)
+	if d.admitter != nil {
+		d.admitter.HandleAdmitted(ctx, u)
+	} else {
+		d.handler.HandleUpdate(ctx, u)
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		d.log.Warn("update handler ran past its deadline", "update", u.ID, "chat", u.ChatID, "deadline", d.deadline)
 	}

@@ -198,14 +198,14 @@ func (l *ledger) current() uint64 {
 	return l.version
 }
 
-// skip moves the offset past an update that is not for us.
-func (l *ledger) skip(id int64) {
+// pass moves the offset past an update that will not run (not for us, or
+// refused up front). It needs no save of its own: the next save carries
+// it, and until then a crash makes Telegram deliver it again, or not at all
+// once confirmed, both of which are fine for an update that does not run.
+func (l *ledger) pass(id int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if id >= l.offset {
-		l.advance(id)
-		l.version++
-	}
+	l.advance(id)
 }
 
 // advance moves the offset past id. Callers hold l.mu.

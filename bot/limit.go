@@ -72,7 +72,9 @@ func (l InboundLimits) withDefaults() InboundLimits {
 // sender's and the chat's budget. An update over budget costs a map lookup:
 // it is dropped, and its sender (or chat, when the chat's budget ran out) is
 // told at most once per NoticeGap through m. A dropped button press is left
-// unanswered except with that notice.
+// unanswered except with that notice. The Handler is an Admitter: the
+// Telegram transport asks it as updates arrive, so that a dropped update
+// costs no write of the update checkpoint.
 func LimitInbound(next Handler, m Messenger, l InboundLimits) Handler {
 	l = l.withDefaults()
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -97,11 +99,23 @@ type inboundLimiter struct {
 	users, chats *buckets
 }
 
-// HandleUpdate counts u at the time it was received: updates of one chat
-// are handled one after another, and a handler's reply is paced at one a
-// second, so counting when an update's turn comes would let a flood through
-// at the pace of the replies.
+// HandleUpdate hands next the updates Admit lets through.
 func (il *inboundLimiter) HandleUpdate(ctx context.Context, u Update) {
+	if il.Admit(ctx, u) {
+		il.next.HandleUpdate(ctx, u)
+	}
+}
+
+// HandleAdmitted hands next an update Admit let through (Admitter).
+func (il *inboundLimiter) HandleAdmitted(ctx context.Context, u Update) { il.next.HandleUpdate(ctx, u) }
+
+// Admit takes a token of u's user and chat, counted at the time u was
+// received: updates of one chat are handled one after another, and a
+// handler's reply is paced at one a second, so counting when an update's
+// turn comes would let a flood through at the pace of the replies. A
+// refused update is dropped, and its user (or chat) told so in the
+// background, at most once per NoticeGap (Admitter).
+func (il *inboundLimiter) Admit(ctx context.Context, u Update) bool {
 	now := u.Received
 	if now.IsZero() {
 		now = time.Now()
@@ -109,33 +123,41 @@ func (il *inboundLimiter) HandleUpdate(ctx context.Context, u Update) {
 	user := il.users.take(u.UserID, now)
 	if !user.ok {
 		il.refuse(ctx, u, "user", user.notify)
-		return
+		return false
 	}
 	chat := il.chats.take(u.ChatID, now)
 	if !chat.ok {
 		user.reservation.CancelAt(now) // the user's token was not used
 		il.refuse(ctx, u, "chat", chat.notify)
-		return
+		return false
 	}
-	il.next.HandleUpdate(ctx, u)
+	return true
 }
 
-// refuse drops u and, when it is time to, says why.
+// refuseTimeout bounds the telling of one refusal.
+const refuseTimeout = 30 * time.Second
+
+// refuse counts u as dropped and, when it is time to, says why without
+// holding up the caller (the transport admits updates as it accepts them).
 func (il *inboundLimiter) refuse(ctx context.Context, u Update, limit string, notify bool) {
 	il.refused.WithLabelValues(limit).Inc()
 	if !notify {
 		return
 	}
 	il.cfg.Logger.Info("inbound limit reached", "limit", limit, "chat", u.ChatID, "user", u.UserID)
-	var err error
-	if u.Callback != nil {
-		err = il.messenger.AnswerCallback(ctx, u.Callback.ID, slowDown)
-	} else {
-		_, err = il.messenger.Send(ctx, Reply{ChatID: u.ChatID, Text: EscapeHTML(slowDown)})
-	}
-	if err != nil {
-		il.cfg.Logger.Warn("tell about inbound limit", "chat", u.ChatID, "err", err)
-	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refuseTimeout)
+	go func() {
+		defer cancel()
+		var err error
+		if u.Callback != nil {
+			err = il.messenger.AnswerCallback(ctx, u.Callback.ID, slowDown)
+		} else {
+			_, err = il.messenger.Send(ctx, Reply{ChatID: u.ChatID, Text: EscapeHTML(slowDown)})
+		}
+		if err != nil {
+			il.cfg.Logger.Warn("tell about inbound limit", "chat", u.ChatID, "err", err)
+		}
+	}()
 }
 
 // buckets are token buckets by ID, at most max of them: the least recently

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,17 +110,19 @@ func TestLimitInboundCountsFromReceiptAndTellsAgainAfterTheGap(t *testing.T) {
 		}
 	}
 
+	// The notices go out in the background, one chat's in order.
 	flood(0)
 	require.Len(t, rec.handled(), 2, "the burst")
-	assert.Equal(t, 1, slowDownNotices(emu, alice.ID))
+	waitUntil(t, "the first notice", func() bool { return slowDownNotices(emu, alice.ID) == 1 })
 
 	flood(30 * time.Second) // refilled, but within the notice gap
 	assert.Len(t, rec.handled(), 4)
-	assert.Equal(t, 1, slowDownNotices(emu, alice.ID), "told again within the gap")
 
 	flood(90 * time.Second)
 	assert.Len(t, rec.handled(), 6)
-	assert.Equal(t, 2, slowDownNotices(emu, alice.ID), "told again after the gap")
+	waitUntil(t, "the second notice", func() bool { return slowDownNotices(emu, alice.ID) >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 2, slowDownNotices(emu, alice.ID), "told once within the gap, again after it")
 }
 
 func TestBucketsForgetTheLeastRecentlySeen(t *testing.T) {
@@ -167,4 +170,45 @@ func slowDownNotices(emu *telegramemu.Server, chatID int64) int {
 		n += strings.Count(m.Text, "sending faster than I answer")
 	}
 	return n
+}
+
+// countingCheckpoint is a MemoryCheckpoint that counts its saves.
+type countingCheckpoint struct {
+	MemoryCheckpoint
+	saves atomic.Int64
+}
+
+func (c *countingCheckpoint) Save(ctx context.Context, data []byte) error {
+	c.saves.Add(1)
+	return c.MemoryCheckpoint.Save(ctx, data)
+}
+
+// A flood refused by the inbound limits costs no write of the checkpoint:
+// the transport admits updates before accepting them, confirms the refused
+// ones to Telegram without saving, and a restart runs none of them.
+func TestRefusedUpdatesCostNoCheckpointWrite(t *testing.T) {
+	t.Parallel()
+	emu := telegramemu.New(t, telegramemu.Options{Limits: telegramemu.Limits{Off: true}})
+	cp := &countingCheckpoint{}
+	const flood, burst = 200, 3
+	for i := range flood {
+		emu.SendText(private(alice.ID), alice, fmt.Sprintf("/list %d", i))
+	}
+	rec := newRecorder()
+	tg := newTelegram(t, emu, func(c *Config) { c.Checkpoint = cp })
+	stop := run(t, tg, LimitInbound(rec, tg.Messenger(), InboundLimits{UserRate: 0.001, UserBurst: burst, Logger: testLogger(t)}))
+	rec.waitFor(t, burst)
+	waitUntil(t, "the flood is confirmed", func() bool { return emu.PendingUpdates() == 0 })
+	require.NoError(t, stop())
+	// Each admitted update costs at most two saves (accepted while its chat
+	// is busy, then started); the refused ones none.
+	assert.LessOrEqual(t, cp.saves.Load(), int64(2*burst), "checkpoint saves for %d updates, %d admitted", flood, burst)
+	assert.Empty(t, savedState(t, &cp.MemoryCheckpoint).Pending)
+
+	again := newRecorder()
+	run(t, newTelegram(t, emu, func(c *Config) { c.Checkpoint = cp }), again)
+	emu.SendText(private(bob.ID), bob, "/list")
+	again.waitFor(t, 1)
+	assert.Equal(t, []string{"/list"}, again.texts(bob.ID), "a refused update ran after the restart")
+	assert.Len(t, again.handled(), 1)
 }
