@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -99,19 +100,36 @@ func (e *DeniedError) Error() string {
 // How long the API server's answers are remembered, and how many. A grant
 // therefore reaches the chat within DeniedTTL, a revocation within
 // AllowedTTL; in between, a user who repeats a command (or a flood of them)
-// costs no request at all.
+// costs no request at all. An allow still in use after RefreshAfter is asked
+// again in the background, so that a user who keeps working never waits for
+// a SubjectAccessReview, and no answer served is older than AllowedTTL.
 const (
-	AllowedTTL = 5 * time.Second
-	DeniedTTL  = 2 * time.Second
-	CacheSize  = 4096
+	AllowedTTL   = 5 * time.Second
+	RefreshAfter = AllowedTTL / 2
+	DeniedTTL    = 2 * time.Second
+	CacheSize    = 4096
 )
+
+// refreshTimeout bounds one background refresh of an answer.
+const refreshTimeout = 10 * time.Second
 
 // Authorizer checks chat users' permissions on TeleApps. It remembers the
 // API server's answers briefly (see AllowedTTL), never its errors.
 type Authorizer struct {
 	client  kubernetes.Interface
 	admins  []string
+	clock   cache.Clock
 	answers *cache.LRUExpireCache
+
+	mu sync.Mutex
+	// refreshing holds the keys being asked again in the background.
+	refreshing map[string]bool
+}
+
+// answer is what the API server said, and when it was asked.
+type answer struct {
+	denied *DeniedError
+	asked  time.Time
 }
 
 // New returns an Authorizer asking client's API server; admins are user names
@@ -122,7 +140,8 @@ func New(client kubernetes.Interface, admins []string) *Authorizer {
 
 // NewWithClock is New with the clock that expires remembered answers.
 func NewWithClock(client kubernetes.Interface, admins []string, c cache.Clock) *Authorizer {
-	return &Authorizer{client: client, admins: slices.Clone(admins), answers: cache.NewLRUExpireCacheWithClock(CacheSize, c)}
+	return &Authorizer{client: client, admins: slices.Clone(admins), clock: c,
+		answers: cache.NewLRUExpireCacheWithClock(CacheSize, c), refreshing: map[string]bool{}}
 }
 
 // answerKey is what an answer depends on: who (user and groups), what
@@ -146,20 +165,49 @@ func (a *Authorizer) Allowed(ctx context.Context, id Identity, p Permission, nam
 		return nil
 	}
 	key := answerKey(id, p, namespace)
-	if answer, ok := a.answers.Get(key); ok {
-		if answer == nil {
-			return nil
+	if v, ok := a.answers.Get(key); ok {
+		known := v.(answer)
+		if known.denied != nil {
+			return known.denied
 		}
-		return answer.(*DeniedError)
+		if a.clock.Now().Sub(known.asked) >= RefreshAfter {
+			a.refresh(key, id, p, namespace)
+		}
+		return nil
 	}
+	return a.askAndRemember(ctx, key, id, p, namespace)
+}
+
+// askAndRemember asks the API server and remembers its answer.
+func (a *Authorizer) askAndRemember(ctx context.Context, key string, id Identity, p Permission, namespace string) error {
+	asked := a.clock.Now()
 	err := a.ask(ctx, id, p, namespace)
 	switch denied := (*DeniedError)(nil); {
 	case err == nil:
-		a.answers.Add(key, nil, AllowedTTL)
+		a.answers.Add(key, answer{asked: asked}, AllowedTTL-a.clock.Now().Sub(asked))
 	case errors.As(err, &denied):
-		a.answers.Add(key, denied, DeniedTTL)
+		a.answers.Add(key, answer{denied: denied, asked: asked}, DeniedTTL-a.clock.Now().Sub(asked))
 	}
 	return err
+}
+
+// refresh asks again about an allow in use, in the background, once at a
+// time per key.
+func (a *Authorizer) refresh(key string, id Identity, p Permission, namespace string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refreshing[key] {
+		return
+	}
+	a.refreshing[key] = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		defer cancel()
+		_ = a.askAndRemember(ctx, key, id, p, namespace) // an error: the old answer expires
+		a.mu.Lock()
+		delete(a.refreshing, key)
+		a.mu.Unlock()
+	}()
 }
 
 // ask sends one SubjectAccessReview.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,14 +21,28 @@ import (
 // rbacGrant is one thing the fake API server allows: user may verb in namespace.
 type rbacGrant struct{ user, verb, namespace string }
 
+// askLog records the SubjectAccessReviews asked, from any goroutine.
+type askLog struct {
+	mu    sync.Mutex
+	specs []authorizationv1.SubjectAccessReviewSpec
+}
+
+func (l *askLog) all() []authorizationv1.SubjectAccessReviewSpec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.specs)
+}
+
 // fakeAuthorizingClient answers SubjectAccessReviews from grants, as an RBAC
 // authorizer would, and records what was asked.
-func fakeAuthorizingClient(grants ...rbacGrant) (*fake.Clientset, *[]authorizationv1.SubjectAccessReviewSpec) {
+func fakeAuthorizingClient(grants ...rbacGrant) (*fake.Clientset, *askLog) {
 	client := fake.NewClientset()
-	var asked []authorizationv1.SubjectAccessReviewSpec
+	asked := &askLog{}
 	client.PrependReactor("create", "subjectaccessreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()
-		asked = append(asked, review.Spec)
+		asked.mu.Lock()
+		asked.specs = append(asked.specs, review.Spec)
+		asked.mu.Unlock()
 		attrs := review.Spec.ResourceAttributes
 		for _, g := range grants {
 			if g.user == review.Spec.User && g.verb == attrs.Verb && g.namespace == attrs.Namespace &&
@@ -36,7 +52,7 @@ func fakeAuthorizingClient(grants ...rbacGrant) (*fake.Clientset, *[]authorizati
 		}
 		return true, review, nil
 	})
-	return client, &asked
+	return client, asked
 }
 
 func TestCheck(t *testing.T) {
@@ -72,12 +88,12 @@ func TestCheck(t *testing.T) {
 				assert.EqualError(t, err, tt.wantErr)
 			}
 			if !tt.wantAsked {
-				assert.Empty(t, *asked)
+				assert.Empty(t, asked.all())
 				return
 			}
-			require.Len(t, *asked, 1)
-			assert.Equal(t, "telegram:1", (*asked)[0].User)
-			assert.Equal(t, []string{"telegram:chat:-100", "telegram:users"}, (*asked)[0].Groups)
+			require.Len(t, asked.all(), 1)
+			assert.Equal(t, "telegram:1", asked.all()[0].User)
+			assert.Equal(t, []string{"telegram:chat:-100", "telegram:users"}, asked.all()[0].Groups)
 		})
 	}
 }
@@ -107,8 +123,8 @@ func TestCheckRemembersAnswersBriefly(t *testing.T) {
 		checks    []check
 		wantAsked int
 	}{
-		{name: "an allow is remembered for AllowedTTL", wantAsked: 2, checks: []check{
-			{0, alice, "get", "web", true}, {AllowedTTL - time.Millisecond, alice, "get", "web", true}, {2 * time.Millisecond, alice, "get", "web", true},
+		{name: "an allow is remembered, and asked again after AllowedTTL", wantAsked: 2, checks: []check{
+			{0, alice, "get", "web", true}, {RefreshAfter - time.Millisecond, alice, "get", "web", true}, {AllowedTTL, alice, "get", "web", true},
 		}},
 		{name: "a denial is remembered for DeniedTTL", wantAsked: 2, checks: []check{
 			{0, alice, "get", "db", false}, {DeniedTTL - time.Millisecond, alice, "get", "db", false}, {2 * time.Millisecond, alice, "get", "db", false},
@@ -135,9 +151,63 @@ func TestCheckRemembersAnswersBriefly(t *testing.T) {
 					assert.ErrorAs(t, err, &denied, "check %d", i)
 				}
 			}
-			assert.Len(t, *asked, tt.wantAsked)
+			assert.Len(t, asked.all(), tt.wantAsked)
 		})
 	}
+}
+
+// An allow in use is asked again in the background once it is RefreshAfter
+// old: a user who keeps working never waits for the API server, and the
+// answer served is never older than AllowedTTL.
+func TestAllowInUseIsRefreshedInTheBackground(t *testing.T) {
+	client := fake.NewClientset()
+	entered, release := make(chan struct{}, 10), make(chan struct{}, 10)
+	asks := 0
+	client.PrependReactor("create", "subjectaccessreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		asks++ // asks are one at a time here: the first in the check, then one refresh at a time
+		if asks > 1 {
+			entered <- struct{}{}
+			<-release
+		}
+		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()
+		review.Status.Allowed = true
+		return true, review, nil
+	})
+	t.Cleanup(func() { close(release) })
+	clock := testingclock.NewFakeClock(time.Unix(1e9, 0))
+	a := NewWithClock(client, nil, clock)
+	alice := Identity{User: "telegram:1"}
+	// checkAtOnce fails when the check waits for an ask (they are held).
+	checkAtOnce := func(what string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- a.Check(context.Background(), alice, "get", "web") }()
+		select {
+		case err := <-done:
+			require.NoError(t, err, what)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s waited for the API server", what)
+		}
+	}
+
+	require.NoError(t, a.Check(context.Background(), alice, "get", "web"))
+	clock.Step(RefreshAfter)
+	checkAtOnce("a check due for refresh")
+	select {
+	case <-entered: // the refresh asks
+	case <-time.After(5 * time.Second):
+		t.Fatal("no refresh was asked")
+	}
+	clock.Step(AllowedTTL - RefreshAfter - time.Millisecond)
+	checkAtOnce("a check while the refresh is asking")
+	release <- struct{}{}
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.refreshing) == 0
+	}, 5*time.Second, time.Millisecond)
+	clock.Step(2 * time.Millisecond) // the first answer has expired, the refreshed one not
+	checkAtOnce("a check after the first answer expired")
 }
 
 func TestCheckDoesNotRememberErrors(t *testing.T) {
@@ -163,7 +233,7 @@ func TestAnswerCacheIsBounded(t *testing.T) {
 		_ = a.Check(context.Background(), Identity{User: fmt.Sprintf("telegram:%d", i)}, "get", "web")
 	}
 	assert.Len(t, a.answers.Keys(), CacheSize)
-	assert.Len(t, *asked, CacheSize+10)
+	assert.Len(t, asked.all(), CacheSize+10)
 }
 
 func TestAllowedAsksAboutThePermissionAndNamesItsRole(t *testing.T) {
@@ -191,8 +261,8 @@ func TestAllowedAsksAboutThePermissionAndNamesItsRole(t *testing.T) {
 			var denied *DeniedError
 			require.ErrorAs(t, err, &denied)
 			assert.EqualError(t, err, tt.wantErr)
-			require.Len(t, *asked, 1)
-			assert.Equal(t, tt.wantAsked, *(*asked)[0].ResourceAttributes)
+			require.Len(t, asked.all(), 1)
+			assert.Equal(t, tt.wantAsked, *asked.all()[0].ResourceAttributes)
 		})
 	}
 }
