@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"golang.org/x/time/rate"
+
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
@@ -49,7 +51,8 @@ type Controller struct {
 	log            *slog.Logger
 	blockedRecheck time.Duration
 	progressSettle time.Duration
-	backlog        int // queued keys beyond which in-progress statuses wait
+	backlog        int           // queued keys beyond which in-progress statuses wait
+	progressWrites *rate.Limiter // the budget of in-progress status writes
 	clock          clock.WithTicker
 	metrics        *Metrics
 
@@ -122,6 +125,7 @@ func NewController(
 		blockedRecheck:   opts.BlockedRecheck,
 		progressSettle:   opts.ProgressSettle,
 		backlog:          DefaultWorkers,
+		progressWrites:   rate.NewLimiter(rate.Every(opts.ProgressSettle/progressWriteBurst), progressWriteBurst),
 		clock:            opts.Clock,
 		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
@@ -435,30 +439,20 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 
 // updateStatus writes the computed status through the status subresource
 // when it differs from what is stored, and records an Event when the phase
-// turns Degraded or Failed (so each failure is reported once). Pending and
-// Progressing are written only once they have lasted progressSettle, and
-// only while the queue holds no more keys than there are workers: a quick
-// rollout goes straight to Ready, and so does each app of a burst, whose
-// rollouts take long because the cluster is busy. An in-progress status
-// only tells that the work is under way; the writes of the apps waiting in
-// the queue come first, and the final phase is written at once.
+// turns Degraded or Failed (so each failure is reported once). The final
+// phases (Ready, Degraded, Failed) are written at once; Pending and
+// Progressing only when progressDue says so, so that a scale or create
+// costs one status write unless its rollout takes long.
 func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
 	status := computeStatus(app, d, pods, fail)
-	if inProgress(status.Phase) {
-		if !c.progressLasted(key) {
-			return nil
-		}
-		if c.queue.Len() > c.backlog {
-			c.queue.AddAfter(key, c.progressSettle)
-			return nil
-		}
-	} else {
+	c.recordRevision(app, &status)
+	if !inProgress(status.Phase) {
 		c.forgetProgress(key)
 	}
-	if err := c.recordRevision(ctx, app, &status); err != nil {
-		return err
-	}
 	if equality.Semantic.DeepEqual(app.Status, status) {
+		return nil
+	}
+	if inProgress(status.Phase) && !c.progressDue(key) {
 		return nil
 	}
 	updated := app.DeepCopy()
@@ -478,6 +472,26 @@ func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app
 		c.log.Warn("teleapp degraded", "teleapp", key.String(), "message", status.Message)
 	}
 	return nil
+}
+
+// progressDue says whether an in-progress status of the app is to be
+// written now. It is once the app has been in progress for progressSettle
+// (a quick rollout goes straight to Ready), while the queue holds no more
+// keys than there are workers, and within the budget of in-progress writes
+// (progressWrites). An in-progress status only tells that the work is under
+// way: the Deployment writes of the apps waiting in the queue come first,
+// and in a burst, whose rollouts take long because the cluster is busy,
+// most apps go straight to Ready. When not due, the app is looked at again
+// after progressSettle.
+func (c *Controller) progressDue(key cache.ObjectName) bool {
+	if !c.progressLasted(key) {
+		return false
+	}
+	if c.queue.Len() > c.backlog || !c.progressWrites.AllowN(c.clock.Now(), 1) {
+		c.queue.AddAfter(key, c.progressSettle)
+		return false
+	}
+	return true
 }
 
 func inProgress(p v1alpha1.Phase) bool {

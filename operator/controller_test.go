@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type fixture struct {
 	recorder   *record.FakeRecorder
 	clock      *clocktesting.FakeClock
 	controller *Controller
+	indexers   map[string]cache.Indexer // by kind of object
 }
 
 // newFixture serves objects and uncached from the fake API server; only
@@ -59,22 +61,31 @@ func newFixture(t *testing.T, app *v1alpha1.TeleApp, objects []runtime.Object, u
 	require.NoError(t, err)
 	f.controller = controller
 
-	require.NoError(t, apps.Informer().GetIndexer().Add(app))
-	for _, obj := range objects {
-		var indexer cache.Indexer
-		switch obj.(type) {
-		case *appsv1.Deployment:
-			indexer = deployments.Informer().GetIndexer()
-		case *corev1.Service:
-			indexer = services.Informer().GetIndexer()
-		case *corev1.Pod:
-			indexer = pods.Informer().GetIndexer()
-		default:
-			t.Fatalf("no informer for %T", obj)
-		}
-		require.NoError(t, indexer.Add(obj))
+	f.indexers = map[string]cache.Indexer{
+		"TeleApp":    apps.Informer().GetIndexer(),
+		"Deployment": deployments.Informer().GetIndexer(),
+		"Service":    services.Informer().GetIndexer(),
+		"Pod":        pods.Informer().GetIndexer(),
 	}
+	f.cache(append([]runtime.Object{app}, objects...)...)
 	return f
+}
+
+// cache puts objects in the informer caches.
+func (f *fixture) cache(objects ...runtime.Object) {
+	for _, obj := range objects {
+		kind := fmt.Sprintf("%T", obj)
+		indexer, ok := f.indexers[kind[strings.LastIndex(kind, ".")+1:]]
+		require.True(f.t, ok, "no informer for %T", obj)
+		require.NoError(f.t, indexer.Add(obj))
+	}
+}
+
+// addApp adds another TeleApp to the API server and the cache, with objects
+// in the cache.
+func (f *fixture) addApp(app *v1alpha1.TeleApp, objects ...runtime.Object) {
+	require.NoError(f.t, f.tele.Tracker().Add(app))
+	f.cache(append([]runtime.Object{app}, objects...)...)
 }
 
 // failOn makes the API server answer verb on resource with err.
@@ -332,6 +343,44 @@ func TestProgressWaitsWhileABurstIsQueued(t *testing.T) {
 	require.NoError(t, f.sync(app))
 	assert.Equal(t, []string{"update teleapps/status"}, f.writes(), "and is written once they are taken")
 	assert.Equal(t, v1alpha1.PhaseProgressing, f.storedStatus(app).Phase)
+}
+
+// TestProgressWritesHaveABudget: of many apps whose rollouts last, only
+// progressWriteBurst get their in-progress status written at once; the
+// others are looked at again later, when the budget has refilled.
+func TestProgressWritesHaveABudget(t *testing.T) {
+	first := teleApp("app-0")
+	f := newFixture(t, first, []runtime.Object{ownedDeployment(first, rolledOut(3, 3, 1, 1))})
+	apps := []*v1alpha1.TeleApp{first}
+	for i := 1; i < progressWriteBurst+5; i++ {
+		app := teleApp(fmt.Sprintf("app-%d", i))
+		f.addApp(app, ownedDeployment(app, rolledOut(3, 3, 1, 1)))
+		apps = append(apps, app)
+	}
+	syncAll := func() {
+		for _, app := range apps {
+			require.NoError(t, f.sync(app))
+		}
+	}
+	syncAll() // seen in progress: not written yet
+	f.clock.Step(DefaultProgressSettle)
+
+	syncAll()
+	assert.Len(t, f.writes(), progressWriteBurst, "only the budget's worth is written")
+
+	for i, app := range apps { // the cache catches up with the writes
+		stored, err := f.tele.TeleopV1alpha1().TeleApps(app.Namespace).Get(context.Background(), app.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		apps[i] = stored
+		f.cache(stored)
+	}
+	f.tele.ClearActions()
+	f.clock.Step(DefaultProgressSettle)
+	syncAll()
+	assert.Len(t, f.writes(), len(apps)-progressWriteBurst, "the others once the budget has refilled")
+	for _, app := range apps {
+		assert.Equal(t, v1alpha1.PhaseProgressing, f.storedStatus(app).Phase, app.Name)
+	}
 }
 
 func TestFinalPhaseIsWrittenDespiteAQueuedBurst(t *testing.T) {

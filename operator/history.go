@@ -1,8 +1,6 @@
 package operator
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,23 +11,13 @@ import (
 
 // recordRevision appends the revision of app's image to status.history when
 // the history does not end with that image yet. Who set the image is read
-// from managedFields, which the cache strips: one live read per new image.
-// When the live TeleApp's image has moved on, the cached one is behind and
-// nothing is recorded: the sync of the newer version records it, with the
-// right author.
-func (c *Controller) recordRevision(ctx context.Context, app *v1alpha1.TeleApp, status *v1alpha1.TeleAppStatus) error {
+// from the managedFields the cache keeps of it (slimTeleApp), which belong
+// to the same version of the TeleApp as its image: no API read.
+func (c *Controller) recordRevision(app *v1alpha1.TeleApp, status *v1alpha1.TeleAppStatus) {
 	if latest := app.Status.LatestRevision(); latest != nil && latest.Image == app.Spec.Image {
-		return nil
+		return
 	}
-	live, err := c.teleClient.TeleopV1alpha1().TeleApps(app.Namespace).Get(ctx, app.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read who set the image of TeleApp %s/%s: %w", app.Namespace, app.Name, err)
-	}
-	if live.Spec.Image != app.Spec.Image {
-		return nil
-	}
-	status.History = appendRevision(status.History, app.Spec.Image, actor.Of(live.ObjectMeta, "spec", "image"), c.clock.Now())
-	return nil
+	status.History = appendRevision(status.History, app.Spec.Image, actor.Of(app.ObjectMeta, "spec", "image"), c.clock.Now())
 }
 
 // appendRevision adds image as the next revision, set by change (now when

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/teleop/teleop/operator/actor"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
@@ -46,4 +49,32 @@ func TestAppendRevision(t *testing.T) {
 			assert.True(t, tt.wantAt.Equal(latest.ChangedAt.Time), "changedAt %v", latest.ChangedAt)
 		})
 	}
+}
+
+// TestRevisionAuthorComesFromTheCache: the author of a new image is read
+// from the cached TeleApp's slimmed managedFields, with no API read (one
+// per create before, because the cache dropped managedFields).
+func TestRevisionAuthorComesFromTheCache(t *testing.T) {
+	changed := metav1.NewTime(time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC))
+	app := teleApp("web", func(a *v1alpha1.TeleApp) {
+		a.ManagedFields = []metav1.ManagedFieldsEntry{{
+			Manager: "kubectl-create", Operation: metav1.ManagedFieldsOperationUpdate, Time: &changed, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:image":{},"f:replicas":{}}}`)},
+		}}
+	})
+	cached, err := slimTeleApp(app.DeepCopy())
+	require.NoError(t, err)
+	ready := ownedDeployment(app, rolledOut(3, 3, 3, 3))
+	f := newFixture(t, cached.(*v1alpha1.TeleApp), []runtime.Object{ready})
+	f.tele.ClearActions()
+
+	require.NoError(t, f.sync(app))
+
+	for _, a := range f.tele.Actions() {
+		assert.NotEqual(t, "get", a.GetVerb(), "no read of the TeleApp from the API server")
+	}
+	history := f.storedStatus(app).History
+	require.Len(t, history, 1)
+	assert.Equal(t, "kubectl-create", history[0].ChangedBy)
+	assert.Equal(t, changed.Time, history[0].ChangedAt.Time)
 }

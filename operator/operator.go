@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/teleop/teleop/operator/actor"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apigate"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
@@ -30,7 +31,11 @@ import (
 // Defaults fit for an operator watching a busy cluster (client-go's own are
 // 5 QPS and a burst of 10).
 const (
-	DefaultWorkers = 8
+	// DefaultWorkers: a worker mostly waits on one API write, so it takes
+	// as many as the writes users make at once times how much longer a
+	// Deployment write takes than theirs, with room to spare. 8 fell behind
+	// 16 writers at 1,000 apps (docs/benchmarks.md, "Against Kopf").
+	DefaultWorkers = 32
 	DefaultQPS     = 100
 	DefaultBurst   = 200
 	DefaultResync  = 10 * time.Minute
@@ -39,7 +44,11 @@ const (
 	// DefaultProgressSettle: Pending and Progressing reach status once they
 	// last this long; Ready, Degraded and Failed at once.
 	DefaultProgressSettle = 2 * time.Second
-	eventCacheSize        = 256
+	// progressWriteBurst in-progress statuses may be written per
+	// ProgressSettle at most: a few apps rolling out slowly each get theirs,
+	// a burst of a thousand goes mostly straight to Ready.
+	progressWriteBurst = 10
+	eventCacheSize     = 256
 	// EventComponent is the source of the Events teleop records.
 	EventComponent = "teleop"
 )
@@ -162,7 +171,7 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		opts:    opts,
 		clients: clients,
 		teleFactory: teleinformers.NewSharedInformerFactoryWithOptions(clients.Tele, opts.Resync,
-			teleinformers.WithNamespace(opts.Namespace), teleinformers.WithTransform(stripManagedFields)),
+			teleinformers.WithNamespace(opts.Namespace), teleinformers.WithTransform(slimTeleApp)),
 		// Only what teleop labels: a cluster's other Deployments, Services and
 		// pods would cost memory for nothing. Objects of an app's name that
 		// are not in this cache are found with a live read when a create
@@ -217,8 +226,23 @@ func slimForCache(obj any) (any, error) {
 	return stripManagedFields(obj)
 }
 
+// actorFields are the spec fields whose last writer teleop tells: the
+// image in status.history, the replicas and restarts in the announcements.
+var actorFields = []string{"image", "replicas", "restartedAt"}
+
+// slimTeleApp keeps of a TeleApp's managedFields only who set actorFields
+// (actor.Slim): the history and the announcer tell who changed what from
+// the cache, without a read of the API server per change.
+func slimTeleApp(obj any) (any, error) {
+	if app, ok := obj.(*v1alpha1.TeleApp); ok {
+		app.ManagedFields = actor.Slim(app.ManagedFields, actorFields...)
+	}
+	return obj, nil
+}
+
 // stripManagedFields drops managedFields from cached objects: teleop never
-// reads them and they are often the largest part of an object.
+// reads them of the kinds it owns and they are often the largest part of an
+// object.
 func stripManagedFields(obj any) (any, error) {
 	if accessor, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		accessor.GetObjectMeta().SetManagedFields(nil)

@@ -95,3 +95,36 @@ func owns(e *metav1.ManagedFieldsEntry, path ...string) bool {
 	}
 	return true
 }
+
+// Slim keeps of managedFields only what Of needs to tell who changed the
+// spec fields named: the entries that own one of them, with each field set
+// cut down to those fields and the apps.AnnotationLastChangedBy annotation.
+// A cache of TeleApps holds this instead of the whole managedFields (often
+// the largest part of an object), so telling an actor needs no API read.
+func Slim(entries []metav1.ManagedFieldsEntry, specFields ...string) []metav1.ManagedFieldsEntry {
+	var kept []metav1.ManagedFieldsEntry
+	for _, e := range entries {
+		spec := map[string]struct{}{}
+		for _, field := range specFields {
+			if owns(&e, "spec", field) {
+				spec["f:"+field] = struct{}{}
+			}
+		}
+		if len(spec) == 0 {
+			continue
+		}
+		fields := map[string]any{"f:spec": spec}
+		if owns(&e, "metadata", "annotations", apps.AnnotationLastChangedBy) {
+			fields["f:metadata"] = map[string]any{"f:annotations": map[string]any{"f:" + apps.AnnotationLastChangedBy: struct{}{}}}
+		}
+		raw, err := json.Marshal(fields)
+		if err != nil {
+			continue // a map of strings always marshals
+		}
+		kept = append(kept, metav1.ManagedFieldsEntry{
+			Manager: e.Manager, Operation: e.Operation, APIVersion: e.APIVersion, Time: e.Time,
+			FieldsType: e.FieldsType, FieldsV1: &metav1.FieldsV1{Raw: raw}, Subresource: e.Subresource,
+		})
+	}
+	return kept
+}

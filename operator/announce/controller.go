@@ -266,7 +266,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if !ok {
 		prev = baseline(app)
 	}
-	next, notices := c.plan(ctx, key, app, prev)
+	next, notices := c.plan(key, app, prev)
 	if next == prev {
 		return nil
 	}
@@ -289,16 +289,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 // plan works out what to announce about app since prev, and the record to
 // keep once it was announced. A phase is announced once it held for the
 // settle time; until then the key is looked at again when it will have.
-func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
+func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev announced) (announced, []Notice) {
 	next := prev
 	var notices []Notice
 	if desired := app.Spec.DesiredReplicas(); desired != prev.Replicas {
-		notices = append(notices, scaledNotice(app, prev.Replicas, c.actor(ctx, app, "replicas")))
+		notices = append(notices, scaledNotice(app, prev.Replicas, actorOf(app, "replicas")))
 		next.Replicas = desired
 		next.Generation = app.Generation
 	}
 	if app.Spec.RestartedAt != prev.RestartedAt {
-		notices = append(notices, restartedNotice(app, c.actor(ctx, app, "restartedAt")))
+		notices = append(notices, restartedNotice(app, actorOf(app, "restartedAt")))
 		next.RestartedAt = app.Spec.RestartedAt
 		next.Generation = app.Generation
 	}
@@ -312,22 +312,11 @@ func (c *Controller) plan(ctx context.Context, key cache.ObjectName, app *v1alph
 	return next, notices
 }
 
-// actor tells who set the TeleApp's spec field last. The shared TeleApp
-// cache drops managedFields to save memory, so when the cached object has
-// none they are read from the API server: one read per scale or restart
-// announced. Without them the actor is unknown, which is no reason not to
-// announce.
-func (c *Controller) actor(ctx context.Context, app *v1alpha1.TeleApp, field string) string {
-	meta := app.ObjectMeta
-	if len(meta.ManagedFields) == 0 {
-		live, err := c.client.TeleopV1alpha1().TeleApps(app.Namespace).Get(ctx, app.Name, metav1.GetOptions{})
-		if err != nil {
-			slog.Warn("cannot read who changed the spec", "teleapp", app.Namespace+"/"+app.Name, "field", field, "err", err)
-			return ""
-		}
-		meta = live.ObjectMeta
-	}
-	return actor.Of(meta, "spec", field).By
+// actor tells who set the TeleApp's spec field last, from the managedFields
+// the shared TeleApp cache keeps of who set it (operator's slimTeleApp): no
+// read of the API server per scale or restart announced.
+func actorOf(app *v1alpha1.TeleApp, field string) string {
+	return actor.Of(app.ObjectMeta, "spec", field).By
 }
 
 // settledPhase returns the TeleApp's phase class when it differs from prev
