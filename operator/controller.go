@@ -58,6 +58,7 @@ type Controller struct {
 
 	progressMu       sync.Mutex
 	progressingSince map[cache.ObjectName]time.Time // apps seen Pending or Progressing, since when
+	progressWaiting  map[cache.ObjectName]struct{}  // apps whose in-progress status waits for its turn
 }
 
 // ControllerOptions tune a Controller; the zero value takes the defaults.
@@ -129,6 +130,7 @@ func NewController(
 		clock:            opts.Clock,
 		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
+		progressWaiting:  map[cache.ObjectName]struct{}{},
 	}
 	if err := podInformer.Informer().AddIndexers(cache.Indexers{podsByApp: podAppIndex}); err != nil {
 		return nil, fmt.Errorf("index pods by app: %w", err)
@@ -481,41 +483,40 @@ func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app
 // (progressWrites). An in-progress status only tells that the work is under
 // way: the Deployment writes of the apps waiting in the queue come first,
 // and in a burst, whose rollouts take long because the cluster is busy,
-// most apps go straight to Ready. When not due, the app is looked at again
-// after progressSettle.
+// most apps go straight to Ready. An app whose turn has not come is looked
+// at again when the budget will have served the apps waiting before it
+// (the events of its rollout bring it back sooner), not polled.
 func (c *Controller) progressDue(key cache.ObjectName) bool {
-	if !c.progressLasted(key) {
-		return false
-	}
-	if c.queue.Len() > c.backlog || !c.progressWrites.AllowN(c.clock.Now(), 1) {
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
+	now := c.clock.Now()
+	since, seen := c.progressingSince[key]
+	if !seen {
+		c.progressingSince[key] = now
 		c.queue.AddAfter(key, c.progressSettle)
 		return false
 	}
-	return true
+	if now.Sub(since) < c.progressSettle {
+		return false
+	}
+	if c.queue.Len() <= c.backlog && c.progressWrites.AllowN(now, 1) {
+		delete(c.progressWaiting, key)
+		return true
+	}
+	c.progressWaiting[key] = struct{}{}
+	c.queue.AddAfter(key, c.progressSettle+time.Duration(len(c.progressWaiting))*c.progressSettle/progressWriteBurst)
+	return false
 }
 
 func inProgress(p v1alpha1.Phase) bool {
 	return p == v1alpha1.PhasePending || p == v1alpha1.PhaseProgressing
 }
 
-// progressLasted reports whether the app has been in progress for at least
-// progressSettle; the first time it is seen so, it schedules a look then.
-func (c *Controller) progressLasted(key cache.ObjectName) bool {
-	c.progressMu.Lock()
-	defer c.progressMu.Unlock()
-	since, seen := c.progressingSince[key]
-	if !seen {
-		c.progressingSince[key] = c.clock.Now()
-		c.queue.AddAfter(key, c.progressSettle)
-		return false
-	}
-	return c.clock.Since(since) >= c.progressSettle
-}
-
 func (c *Controller) forgetProgress(key cache.ObjectName) {
 	c.progressMu.Lock()
 	defer c.progressMu.Unlock()
 	delete(c.progressingSince, key)
+	delete(c.progressWaiting, key)
 }
 
 func notOwned(kind string, app *v1alpha1.TeleApp) *failure {
