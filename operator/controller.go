@@ -126,7 +126,7 @@ func NewController(
 		blockedRecheck:   opts.BlockedRecheck,
 		progressSettle:   opts.ProgressSettle,
 		backlog:          DefaultWorkers,
-		progressWrites:   rate.NewLimiter(rate.Every(opts.ProgressSettle/progressWriteBurst), progressWriteBurst),
+		progressWrites:   rate.NewLimiter(rate.Every(opts.ProgressSettle), progressWriteBurst),
 		clock:            opts.Clock,
 		metrics:          opts.Metrics,
 		progressingSince: map[cache.ObjectName]time.Time{},
@@ -504,7 +504,7 @@ func (c *Controller) progressDue(key cache.ObjectName) bool {
 		return true
 	}
 	c.progressWaiting[key] = struct{}{}
-	c.queue.AddAfter(key, c.progressSettle+time.Duration(len(c.progressWaiting))*c.progressSettle/progressWriteBurst)
+	c.queue.AddAfter(key, c.progressSettle*time.Duration(1+len(c.progressWaiting)))
 	return false
 }
 

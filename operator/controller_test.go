@@ -347,7 +347,7 @@ func TestProgressWaitsWhileABurstIsQueued(t *testing.T) {
 
 // TestProgressWritesHaveABudget: of many apps whose rollouts last, only
 // progressWriteBurst get their in-progress status written at once; the
-// others are looked at again later, when the budget has refilled.
+// others one per settle time, as the budget refills.
 func TestProgressWritesHaveABudget(t *testing.T) {
 	first := teleApp("app-0")
 	f := newFixture(t, first, []runtime.Object{ownedDeployment(first, rolledOut(3, 3, 1, 1))})
@@ -368,16 +368,24 @@ func TestProgressWritesHaveABudget(t *testing.T) {
 	syncAll()
 	assert.Len(t, f.writes(), progressWriteBurst, "only the budget's worth is written")
 
-	for i, app := range apps { // the cache catches up with the writes
-		stored, err := f.tele.TeleopV1alpha1().TeleApps(app.Namespace).Get(context.Background(), app.Name, metav1.GetOptions{})
-		require.NoError(t, err)
-		apps[i] = stored
-		f.cache(stored)
+	catchUp := func() { // the cache catches up with the writes
+		for i, app := range apps {
+			stored, err := f.tele.TeleopV1alpha1().TeleApps(app.Namespace).Get(context.Background(), app.Name, metav1.GetOptions{})
+			require.NoError(t, err)
+			apps[i] = stored
+			f.cache(stored)
+		}
+		f.tele.ClearActions()
 	}
-	f.tele.ClearActions()
+	catchUp()
 	f.clock.Step(DefaultProgressSettle)
 	syncAll()
-	assert.Len(t, f.writes(), len(apps)-progressWriteBurst, "the others once the budget has refilled")
+	assert.Len(t, f.writes(), 1, "one more per settle time")
+
+	catchUp()
+	f.clock.Step(DefaultProgressSettle * time.Duration(len(apps)-progressWriteBurst-1))
+	syncAll()
+	assert.Len(t, f.writes(), len(apps)-progressWriteBurst-1, "the others as the budget refills")
 	for _, app := range apps {
 		assert.Equal(t, v1alpha1.PhaseProgressing, f.storedStatus(app).Phase, app.Name)
 	}
