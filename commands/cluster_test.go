@@ -62,7 +62,7 @@ func newClusterWorld(t *testing.T) *clusterWorld {
 	messenger := &recordingMessenger{}
 	engine := conversations.NewEngine(conversations.Config{
 		Messenger: messenger, Apps: appsClient, Authorizer: authorizer, Namespaces: namespaces,
-		ConfigMaps: kube.CoreV1().ConfigMaps(namespace),
+		ConfigMaps: kube.CoreV1().ConfigMaps(namespace), Inspect: inspect.New(kube),
 	})
 	router, err := NewRouter(Config{
 		BotName:       botName,

@@ -21,19 +21,13 @@ func runCreate(ctx context.Context, r *Router, req *request) string {
 	if req.args["name"] == "" {
 		return r.startFlow(ctx, req, "create", nil)
 	}
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
-	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	image := req.args["image"]
-	if err := v1alpha1.ValidateImage(image); err != nil {
-		return req.usage("Bad image: " + esc(err.Error()) + ".")
+	namespace, name, image, reply := r.targetImage(ctx, req)
+	if reply != "" {
+		return reply
 	}
 	replicas := int32(1)
 	if arg, given := req.args["replicas"]; given {
+		var problem string
 		if replicas, problem = parseReplicas(arg); problem != "" {
 			return req.usage(problem)
 		}

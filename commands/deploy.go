@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/teleop/teleop/commands/progress"
-	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 )
 
@@ -33,16 +32,9 @@ func runDeploy(ctx context.Context, r *Router, req *request) string {
 	if req.args["name"] == "" {
 		return r.startFlow(ctx, req, "deploy", nil)
 	}
-	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
-	if err != nil {
-		return r.failure(req, err, namespace, name)
-	}
-	if problem != "" {
-		return req.usage(problem)
-	}
-	image := req.args["image"]
-	if err := v1alpha1.ValidateImage(image); err != nil {
-		return req.usage("Bad image: " + esc(err.Error()) + ".")
+	namespace, name, image, reply := r.targetImage(ctx, req)
+	if reply != "" {
+		return reply
 	}
 	if refusal := r.refusal(ctx, req, "patch", namespace); refusal != "" {
 		return refusal

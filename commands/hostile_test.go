@@ -63,7 +63,7 @@ func hostileTexts() []hostile {
 		"/scale aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "/scale "+strings.Repeat("a ", 1500), "/create "+strings.Repeat("a\t", 1500),
 		"/scale "+strings.Repeat(" ", 30)+"!", "/create web nginx latest now", "/scale <web> 3 4", "/create web 'nginx latest' 1")
 	// /events and /logs: pods and line counts.
-	add(wantUsage, "/events", "/events web db", "/logs", "/logs web 0", "/logs web 201", "/logs web 00", "/logs web -5",
+	add(wantUsage, "/events web db", "/logs web 0", "/logs web 201", "/logs web 00", "/logs web -5",
 		"/logs web web-1 1e3", "/logs web Web-Pod", "/logs web web_1", "/logs web <b>x</b>", "/logs web a b c", "/logs web 99999999999999999999",
 		"/logs web web-1 +5", "/logs web web-1 ٣", "/logs web "+strings.Repeat("p", 254), "/logs web web-1 -1", "/logs web ../../etc/passwd")
 	// Images.

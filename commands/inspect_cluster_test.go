@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleop/teleop/bot"
+	"github.com/teleop/teleop/commands/report"
 	"github.com/teleop/teleop/operator/access"
 	"github.com/teleop/teleop/test/cluster"
 	"github.com/teleop/teleop/test/runop"
@@ -47,6 +49,8 @@ func TestClusterEventsAndLogs(t *testing.T) {
 	requireSafeHTML(t, reply)
 	assert.Contains(t, cw.say(t, bob, "/events nope"), "There is no app <b>nope</b>")
 
+	assert.Equal(t, fmt.Sprintf("⛔ You may not get pods/log in namespace %s: ask an admin for teleop-log-reader.", ns), cw.say(t, bob, "/logs"),
+		"the conversation asks before it offers the apps")
 	cw.bindFor(t, bob, access.LogReaderRole, access.GetPodLogs)
 	reply = cw.say(t, bob, "/logs web")
 	assert.Contains(t, reply, "Last 50 lines of <code>pod/web-")
@@ -58,8 +62,24 @@ func TestClusterEventsAndLogs(t *testing.T) {
 	requireSafeHTML(t, reply)
 
 	pod := strings.Split(strings.Split(reply, "<code>pod/")[1], "</code>")[0]
-	reply = cw.say(t, bob, fmt.Sprintf("/logs web %s %d", pod, MaxLogLines))
-	assert.Equal(t, MaxLogLines, strings.Count(reply, "fake log line "))
+	reply = cw.say(t, bob, fmt.Sprintf("/logs web %s %d", pod, report.MaxLogLines))
+	assert.Equal(t, report.MaxLogLines, strings.Count(reply, "fake log line "))
 	assert.Contains(t, cw.say(t, bob, "/logs web web-nope-x"), "has no pod <code>web-nope-x</code>")
 	assert.Contains(t, cw.say(t, bob, "/logs web 201"), "from 1 to 200")
+
+	// Without a name, each is a conversation: pick the app, see the same.
+	for _, tt := range []struct{ command, question, want string }{
+		{"/events", "Whose Events in", fmt.Sprintf("Events of <b>web</b> in <b>%s</b>, newest first:", ns)},
+		{"/logs", "Whose logs in", "Last 50 lines of <code>pod/web-"},
+	} {
+		assert.Contains(t, cw.say(t, bob, tt.command), tt.question)
+		before := len(cw.messenger.texts())
+		cw.router.HandleUpdate(context.Background(), cw.messenger.button(t, "web", bob))
+		texts := cw.messenger.texts()[before:]
+		require.Len(t, texts, 2, "the menu marked, then the answer")
+		assert.Contains(t, texts[0], "\n→ <b>web</b>")
+		assert.True(t, strings.HasPrefix(texts[1], tt.want), texts[1])
+		requireSafeHTML(t, texts[1])
+	}
+	assert.Equal(t, 50, strings.Count(cw.messenger.texts()[len(cw.messenger.texts())-1], "fake log line "))
 }

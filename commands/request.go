@@ -54,6 +54,23 @@ func (r *Router) target(ctx context.Context, req *request, arg string) (namespac
 	return namespace, name, "", nil
 }
 
+// targetImage is the opening of /create and /deploy: resolve the name
+// argument and check the image argument. A non-empty reply ends the command.
+func (r *Router) targetImage(ctx context.Context, req *request) (namespace, name, image, reply string) {
+	namespace, name, problem, err := r.target(ctx, req, req.args["name"])
+	if err != nil {
+		return "", "", "", r.failure(req, err, namespace, name)
+	}
+	if problem != "" {
+		return "", "", "", req.usage(problem)
+	}
+	image = req.args["image"]
+	if err := v1alpha1.ValidateImage(image); err != nil {
+		return "", "", "", req.usage("Bad image: " + esc(err.Error()) + ".")
+	}
+	return namespace, name, image, ""
+}
+
 // readApp is the opening of the commands that read an app: resolve the
 // name argument (a problem typed in the other arguments comes as
 // argProblem), check that the user may get TeleApps and whatever else the

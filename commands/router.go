@@ -17,8 +17,8 @@ import (
 	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/identity"
 	"github.com/teleop/teleop/commands/progress"
+	"github.com/teleop/teleop/commands/report"
 	"github.com/teleop/teleop/operator/access"
-	"github.com/teleop/teleop/operator/inspect"
 )
 
 // Apps is what the commands need of TeleApps: the chat's operations, which
@@ -35,9 +35,7 @@ type Authorizer interface {
 
 // Inspector reads what /events and /logs show; *inspect.Reader provides it.
 type Inspector interface {
-	Events(ctx context.Context, namespace, name string) ([]inspect.Event, error)
-	Pods(ctx context.Context, namespace, name string) ([]inspect.Pod, error)
-	Logs(ctx context.Context, namespace, pod string, lines int64) (text string, truncated bool, err error)
+	report.Reader
 }
 
 // Namespaces keeps each chat's namespace ("default" until set); its errors

@@ -118,6 +118,8 @@ func TestCommands(t *testing.T) {
 		{name: "bare scale starts its flow", text: "/scale@teleopbot", wantFlows: []flowStart{{"scale", nil}}},
 		{name: "bare delete starts its flow", text: "/delete", wantFlows: []flowStart{{"delete", nil}}},
 		{name: "bare ns starts its flow", text: "/ns", wantFlows: []flowStart{{"ns", nil}}},
+		{name: "bare events starts its flow", text: "/events", wantFlows: []flowStart{{"events", nil}}},
+		{name: "bare logs starts its flow", text: "/logs@teleopbot", wantFlows: []flowStart{{"logs", nil}}},
 		{name: "ns where not allowed", user: viewer, text: "/ns web", want: []string{
 			"⛔ You may not list teleapps in namespace web: ask an admin for teleop-viewer."}},
 		{name: "whoami", text: "/whoami", want: []string{"Telegram ID: <code>1</code> (@alice)\nKubernetes user: <code>telegram:1</code>\n" +

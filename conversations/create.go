@@ -44,10 +44,11 @@ func createFlow() *Flow {
 				},
 				Pattern: oneWord, Hint: hintImage,
 				Accept: func(_ context.Context, c *Conv, answer string) (string, error) {
-					if err := v1alpha1.ValidateImage(answer); err != nil {
-						return "", Retry("%s. %s", esc(capitalise(err.Error())), hintImage)
+					image, err := imageAnswer(answer)
+					if err != nil {
+						return "", err
 					}
-					c.Set("image", answer)
+					c.Set("image", image)
 					return "replicas", nil
 				},
 			},

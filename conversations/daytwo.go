@@ -8,69 +8,79 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/teleop/teleop/commands/progress"
+	"github.com/teleop/teleop/commands/report"
+	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/apps"
 )
 
-// The flows of /restart, /rollback and /history without a name: pick the
-// app, then the same as the one-shot command with that name.
+// The flows of /restart, /rollback, /history, /events and /logs without a
+// name: pick the app, then the same as the one-shot command with that name.
 
 func restartFlow() *Flow {
-	return pickThen("restart", "patch", "Which app in %s should I restart?", func(ctx context.Context, c *Conv, name string) error {
-		app, err := c.Apps().Restart(ctx, c.Namespace(), name, time.Now(), c.Audit())
-		if err != nil {
-			return appError(c, name, err)
-		}
-		c.Follow(progress.Rollout{Op: progress.OperationRestart, Namespace: c.Namespace(), Name: name,
-			To: app.Spec.DesiredReplicas(), Generation: app.Generation}, app.Spec.Image)
-		return nil
-	})
+	return appFlow{name: "restart", question: "Which app in %s should I restart?", need: onTeleApps("patch"),
+		act: func(ctx context.Context, c *Conv, app *v1alpha1.TeleApp) error {
+			restarted, err := c.Apps().Restart(ctx, c.Namespace(), app.Name, time.Now(), c.Audit())
+			if err != nil {
+				return appError(c, app.Name, err)
+			}
+			c.Follow(progress.Rollout{Op: progress.OperationRestart, Namespace: c.Namespace(), Name: app.Name,
+				To: restarted.Spec.DesiredReplicas(), Generation: restarted.Generation}, restarted.Spec.Image)
+			return nil
+		}}.build()
 }
 
 func rollbackFlow() *Flow {
-	return pickThen("rollback", "patch", "Which app in %s should go back to its previous image?", func(ctx context.Context, c *Conv, name string) error {
-		before, after, to, err := c.Apps().Rollback(ctx, c.Namespace(), name, apps.RollbackTarget{}, c.Audit())
-		switch {
-		case errors.Is(err, apps.ErrNoRevision):
-			return End("%s has run no other image in %s that I know of; /history %s lists them. Nothing changed.", bold(name), bold(c.Namespace()), esc(name))
-		case errors.Is(err, apps.ErrUnchanged):
-			return End("%s already runs %s; nothing changed.", bold(name), code(to.Image))
-		}
-		if err != nil {
-			return appError(c, name, err)
-		}
-		c.Follow(progress.Rollout{Op: progress.OperationRollback, Namespace: c.Namespace(), Name: name,
-			To: after.Spec.DesiredReplicas(), Image: to.Image, Revision: to.Revision, Generation: after.Generation}, before.Spec.Image)
-		return nil
-	})
+	return appFlow{name: "rollback", question: "Which app in %s should go back to its previous image?", need: onTeleApps("patch"),
+		act: func(ctx context.Context, c *Conv, app *v1alpha1.TeleApp) error {
+			name := app.Name
+			before, after, to, err := c.Apps().Rollback(ctx, c.Namespace(), name, apps.RollbackTarget{}, c.Audit())
+			switch {
+			case errors.Is(err, apps.ErrNoRevision):
+				return End("%s has run no other image in %s that I know of; /history %s lists them. Nothing changed.", bold(name), bold(c.Namespace()), esc(name))
+			case errors.Is(err, apps.ErrUnchanged):
+				return End("%s already runs %s; nothing changed.", bold(name), code(to.Image))
+			case err != nil:
+				return appError(c, name, err)
+			}
+			c.Follow(progress.Rollout{Op: progress.OperationRollback, Namespace: c.Namespace(), Name: name,
+				To: after.Spec.DesiredReplicas(), Image: to.Image, Revision: to.Revision, Generation: after.Generation}, before.Spec.Image)
+			return nil
+		}}.build()
 }
 
 func historyFlow() *Flow {
-	return pickThen("history", "get", "Which app's history in %s?", func(ctx context.Context, c *Conv, name string) error {
-		app, err := c.Apps().Get(ctx, c.Namespace(), name)
-		if err != nil {
-			return appError(c, name, err)
-		}
-		c.Done("%s", progress.FormatHistory(app))
-		return nil
-	})
+	return appFlow{name: "history", question: "Which app's history in %s?", need: onTeleApps("get"),
+		act: func(_ context.Context, c *Conv, app *v1alpha1.TeleApp) error {
+			c.Done("%s", progress.FormatHistory(app))
+			return nil
+		}}.build()
 }
 
-// pickThen is a flow of one question, which app, whose answer act handles
-// (ending the flow with c.Done or an End) once the user may still verb.
-func pickThen(flow, verb, question string, act func(ctx context.Context, c *Conv, name string) error) *Flow {
-	pick := pickApp(verb, question, "")
-	choose := pick.Accept
-	pick.Accept = func(ctx context.Context, c *Conv, answer string) (string, error) {
-		next, err := choose(ctx, c, answer)
-		if err != nil || next != "" {
-			return next, err // a bad answer, or another page
-		}
-		if err := c.Allow(ctx, verb); err != nil {
-			return "", err
-		}
-		return "", act(ctx, c, c.Get("name"))
-	}
-	return &Flow{Name: flow, Command: "/" + flow, Begin: func(*Conv) string { return "pick" }, States: map[string]*State{"pick": pick}}
+// eventsFlow shows the picked app's Events, as /events does.
+func eventsFlow(inspect Inspector) *Flow {
+	return appFlow{name: "events", question: "Whose Events in %s?", need: []access.Permission{access.OnTeleApps("get"), access.ListEvents},
+		act: func(ctx context.Context, c *Conv, app *v1alpha1.TeleApp) error {
+			text, err := report.EventsOf(ctx, inspect, app.Namespace, app.Name, time.Now())
+			if err != nil {
+				return clusterRefusal(err)
+			}
+			c.Report(text)
+			return nil
+		}}.build()
+}
+
+// logsFlow shows the log of the picked app's default pod, as /logs does.
+func logsFlow(inspect Inspector) *Flow {
+	return appFlow{name: "logs", question: "Whose logs in %s?", need: []access.Permission{access.OnTeleApps("get"), access.GetPodLogs},
+		act: func(ctx context.Context, c *Conv, app *v1alpha1.TeleApp) error {
+			text, err := report.LogOf(ctx, inspect, app.Namespace, app.Name, "", report.DefaultLogLines)
+			if err != nil {
+				return clusterRefusal(err)
+			}
+			c.Report(text)
+			return nil
+		}}.build()
 }
 
 // appError is err in the user's terms: already done (a redelivered press,

@@ -10,31 +10,19 @@ import (
 // deleteFlow: pick the app → confirm with its name spelled out. Started with
 // the preset "name" (the one-shot /delete web) it asks Yes/No at once.
 func deleteFlow() *Flow {
-	return &Flow{
-		Name: "delete", Command: "/delete",
-		Begin: func(c *Conv) string {
-			if c.Get("name") != "" {
-				return "confirm"
-			}
-			return "pick"
-		},
-		States: map[string]*State{
-			"pick": pickApp("delete", "Which app in %s should I delete?", "confirm"),
-			"confirm": {
-				Prompt: func(ctx context.Context, c *Conv) (Prompt, error) {
-					if err := c.Allow(ctx, "delete"); err != nil {
-						return Prompt{}, err
-					}
-					name := c.Get("name")
-					return Prompt{
-						Text:    fmt.Sprintf("Delete %s in %s, with its Deployment and pods?", bold(name), bold(c.Namespace())),
-						Buttons: [][]Choice{{{Label: "🗑 Yes, delete " + name, Value: "yes"}, {Label: "No, keep it", Value: "no"}}},
-					}, nil
-				},
-				Accept: confirmDelete,
+	return appFlow{
+		name: "delete", question: "Which app in %s should I delete?", need: onTeleApps("delete"),
+		nextName: "confirm", next: &State{
+			Prompt: func(_ context.Context, c *Conv) (Prompt, error) {
+				name := c.Get("name")
+				return Prompt{
+					Text:    fmt.Sprintf("Delete %s in %s, with its Deployment and pods?", bold(name), bold(c.Namespace())),
+					Buttons: [][]Choice{{{Label: "🗑 Yes, delete " + name, Value: "yes"}, {Label: "No, keep it", Value: "no"}}},
+				}, nil
 			},
+			Accept: confirmDelete,
 		},
-	}
+	}.build()
 }
 
 func confirmDelete(ctx context.Context, c *Conv, answer string) (string, error) {
@@ -42,9 +30,6 @@ func confirmDelete(ctx context.Context, c *Conv, answer string) (string, error) 
 	if answer != "yes" {
 		c.Done("Kept %s.", bold(name))
 		return "", nil
-	}
-	if err := c.Allow(ctx, "delete"); err != nil {
-		return "", err
 	}
 	switch err := c.Apps().Delete(ctx, ns, name, c.Audit()); {
 	case apierrors.IsNotFound(err):

@@ -23,7 +23,7 @@ import (
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/approval"
 	"github.com/teleop/teleop/commands/progress"
-	"github.com/teleop/teleop/operator/access"
+	"github.com/teleop/teleop/commands/report"
 )
 
 const (
@@ -58,10 +58,16 @@ type Progress interface {
 	Track(ctx context.Context, chatID int64, messageID int, ro progress.Rollout)
 }
 
-// Authorizer decides whether an identity may do a verb on TeleApps in a
-// namespace; *access.Authorizer provides it.
+// Authorizer decides whether an identity may do something in a namespace;
+// *access.Authorizer provides it.
 type Authorizer interface {
-	Check(ctx context.Context, id access.Identity, verb, namespace string) error
+	approval.Authorizer
+}
+
+// Inspector reads what the events and logs flows show; *inspect.Reader
+// provides it.
+type Inspector interface {
+	report.Reader
 }
 
 // ChatNamespaces keeps each chat's namespace; *chats.Chats provides it. Set
@@ -98,6 +104,8 @@ type Config struct {
 	SweepInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Inspect, when set, offers the events and logs flows.
+	Inspect Inspector
 	// Progress, when set, follows the rollouts the flows start.
 	Progress Progress
 	// Logger defaults to slog.Default().
@@ -126,7 +134,8 @@ type menuRef struct {
 	step, message int
 }
 
-// NewEngine returns an Engine with the flows create, scale, delete and ns.
+// NewEngine returns an Engine with its flows: create, scale, delete, deploy,
+// restart, rollback, history, ns, and with cfg.Inspect events and logs.
 func NewEngine(cfg Config) *Engine {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -144,7 +153,11 @@ func NewEngine(cfg Config) *Engine {
 		cfg: cfg, flows: map[string]*Flow{}, log: cfg.Logger.With("component", "conversations"), menus: map[string]menuRef{},
 		saved: &savedSessions{configMaps: cfg.ConfigMaps},
 	}
-	for _, f := range []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), restartFlow(), rollbackFlow(), historyFlow(), nsFlow()} {
+	flows := []*Flow{createFlow(), scaleFlow(), deleteFlow(), deployFlow(), restartFlow(), rollbackFlow(), historyFlow(), nsFlow()}
+	if cfg.Inspect != nil {
+		flows = append(flows, eventsFlow(cfg.Inspect), logsFlow(cfg.Inspect))
+	}
+	for _, f := range flows {
 		e.flows[f.Name] = f
 	}
 	return e
@@ -353,22 +366,28 @@ func (e *Engine) answer(ctx context.Context, c *Conv, text string, pressed *Choi
 	case errors.As(err, &ue) && !ue.end:
 		return e.reask(ctx, c, ue.msg)
 	case errors.As(err, &ue):
-		return e.finish(ctx, c, ue.msg, pressed != nil)
+		return e.finish(ctx, c, ue.msg, pressed)
 	case err != nil:
-		return errors.Join(fmt.Errorf("%s step %s: %w", c.s.Flow, c.s.State, err), e.finish(ctx, c, somethingWentWrong, pressed != nil))
+		return errors.Join(fmt.Errorf("%s step %s: %w", c.s.Flow, c.s.State, err), e.finish(ctx, c, somethingWentWrong, pressed))
 	case next == "":
-		return e.finish(ctx, c, c.done, pressed != nil)
+		return e.finish(ctx, c, c.done, pressed)
 	}
 	edit := 0
 	switch {
 	case pressed != nil && next == c.s.State:
 		edit = c.update.MessageID // the same question again (another page): redraw in place
 	case pressed != nil:
-		e.edit(ctx, c.s.ChatID, c.update.MessageID, c.s.Menu.Text+"\n→ "+bold(pressed.Label))
+		e.markAnswer(ctx, c, pressed)
 	default:
 		e.stripMenu(ctx, c.s, "")
 	}
 	return e.enter(ctx, c, next, edit)
+}
+
+// markAnswer shows the pressed button's label under the menu's question,
+// without the buttons.
+func (e *Engine) markAnswer(ctx context.Context, c *Conv, pressed *Choice) {
+	e.edit(ctx, c.s.ChatID, c.update.MessageID, c.s.Menu.Text+"\n→ "+bold(pressed.Label))
 }
 
 // typed checks typed text against the state's pattern and returns the answer
@@ -397,9 +416,9 @@ func (e *Engine) enter(ctx context.Context, c *Conv, next string, edit int) erro
 	var ue *userError
 	switch {
 	case errors.As(err, &ue):
-		return e.finish(ctx, c, ue.msg, false)
+		return e.finish(ctx, c, ue.msg, nil)
 	case err != nil:
-		return errors.Join(fmt.Errorf("%s prompt %s: %w", c.s.Flow, next, err), e.finish(ctx, c, somethingWentWrong, false))
+		return errors.Join(fmt.Errorf("%s prompt %s: %w", c.s.Flow, next, err), e.finish(ctx, c, somethingWentWrong, nil))
 	}
 	c.s.State, c.s.Menu = next, prompt
 	c.s.Step++
@@ -439,16 +458,20 @@ func (e *Engine) reask(ctx context.Context, c *Conv, problem string) error {
 }
 
 // finish ends the conversation with text: over the pressed menu when the
-// last answer was a button, as a new message otherwise.
-func (e *Engine) finish(ctx context.Context, c *Conv, text string, pressed bool) error {
+// last answer was a button, as a new message otherwise (and always for a
+// Report, the menu then showing the button pressed).
+func (e *Engine) finish(ctx context.Context, c *Conv, text string, pressed *Choice) error {
 	if err := e.remove(ctx, c.s); err != nil {
 		return err
 	}
 	e.log.Info("conversation ended", "flow", c.s.Flow, "state", c.s.State, "chat", c.s.ChatID, "user", c.s.UserID, "id", c.s.ID)
 	edit := 0
-	if pressed {
+	switch {
+	case pressed != nil && c.report:
+		e.markAnswer(ctx, c, pressed)
+	case pressed != nil:
 		edit = c.update.MessageID
-	} else {
+	default:
 		e.stripMenu(ctx, c.s, "")
 	}
 	id, err := e.cfg.Messenger.Send(ctx, bot.Reply{ChatID: c.s.ChatID, EditMessageID: edit, Text: text})

@@ -78,6 +78,8 @@ type Conv struct {
 	update bot.Update
 	done   string
 	follow *progress.Rollout
+	// report: done goes out as a message of its own, not over the menu.
+	report bool
 }
 
 // Get returns a value collected (or preset) earlier, "" if none.
@@ -103,6 +105,13 @@ func (c *Conv) Apps() Apps { return c.e.cfg.Apps }
 // Done sets the message that ends the flow (HTML).
 func (c *Conv) Done(format string, args ...any) { c.done = fmt.Sprintf(format, args...) }
 
+// Report ends the flow with text (HTML) in a message of its own, which may
+// be longer than one message (the transport splits it), leaving the menu
+// with the answer it was given.
+func (c *Conv) Report(text string) {
+	c.done, c.report = text, true
+}
+
 // Follow ends the flow with the reply that a rollout ro from image was
 // started, and has that reply follow the rollout.
 func (c *Conv) Follow(ro progress.Rollout, was string) {
@@ -119,24 +128,33 @@ func (c *Conv) Audit() apps.Audit {
 	return identity.Audit(c.s.UserID, c.s.Username, c.e.flows[c.s.Flow].Command+" (conversation)", c.update.ID)
 }
 
-// Allow returns nil when the user may do verb in the conversation's
-// namespace, and otherwise an End that names the missing permission.
+// Allow returns nil when the user may do verb on TeleApps in the
+// conversation's namespace, and otherwise an End that names the missing
+// permission.
 func (c *Conv) Allow(ctx context.Context, verb string) error {
 	return c.AllowIn(ctx, verb, c.Namespace())
 }
 
 // AllowIn is Allow for another namespace.
 func (c *Conv) AllowIn(ctx context.Context, verb, namespace string) error {
-	err := c.e.cfg.Authorizer.Check(ctx, c.Identity(), verb, namespace)
-	var denied *access.DeniedError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &denied):
-		return End("%s", identity.Refusal(denied))
-	default:
-		return fmt.Errorf("authorize %s in %s: %w", verb, namespace, err)
+	return c.allowed(ctx, namespace, access.OnTeleApps(verb))
+}
+
+// allowed is Allow for any permissions, asked in order.
+func (c *Conv) allowed(ctx context.Context, namespace string, need ...access.Permission) error {
+	for _, p := range need {
+		err := c.e.cfg.Authorizer.Allowed(ctx, c.Identity(), p, namespace)
+		var denied *access.DeniedError
+		switch {
+		case err == nil:
+			continue
+		case errors.As(err, &denied):
+			return End("%s", identity.Refusal(denied))
+		default:
+			return fmt.Errorf("authorize %s %s in %s: %w", p.Verb, p.Resource, namespace, err)
+		}
 	}
+	return nil
 }
 
 // The Telegram HTML helpers, short for the many replies written here.

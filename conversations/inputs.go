@@ -1,7 +1,6 @@
 package conversations
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,6 +55,14 @@ func nameAnswer(answer string) (string, error) {
 	return answer, nil
 }
 
+// imageAnswer checks an image reference, or says what is wrong with it.
+func imageAnswer(answer string) (string, error) {
+	if err := v1alpha1.ValidateImage(answer); err != nil {
+		return "", Retry("%s. %s", esc(capitalise(err.Error())), hintImage)
+	}
+	return answer, nil
+}
+
 // picker is a prompt listing names as buttons, two per row, pageSize per
 // page, with ◀ ▶ to move between pages.
 func picker(text string, names []string, page int) Prompt {
@@ -97,57 +104,6 @@ func turnedPage(c *Conv, answer string) bool {
 func currentPage(c *Conv) int {
 	n, _ := strconv.Atoi(c.Get("page"))
 	return n
-}
-
-// appNames lists the TeleApps of the conversation's namespace.
-func appNames(ctx context.Context, c *Conv) ([]string, error) {
-	list, err := c.Apps().List(ctx, c.Namespace())
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(list))
-	for _, a := range list {
-		names = append(names, a.Name)
-	}
-	return names, nil
-}
-
-// pickApp is the shared "which app?" state of scale and delete: the user may
-// verb in the namespace, there is something to pick, and the picked app exists.
-func pickApp(verb, question, next string) *State {
-	return &State{
-		Prompt: func(ctx context.Context, c *Conv) (Prompt, error) {
-			if err := c.Allow(ctx, verb); err != nil {
-				return Prompt{}, err
-			}
-			names, err := appNames(ctx, c)
-			if err != nil {
-				return Prompt{}, err
-			}
-			if len(names) == 0 {
-				return Prompt{}, End("There are no apps in %s. Create one with /create.", bold(c.Namespace()))
-			}
-			return picker(fmt.Sprintf(question, bold(c.Namespace())), names, currentPage(c)), nil
-		},
-		Pattern: oneWord,
-		Hint:    "Press the app's button, or send its name.",
-		Accept: func(ctx context.Context, c *Conv, answer string) (string, error) {
-			if turnedPage(c, answer) {
-				return c.s.State, nil
-			}
-			name, err := nameAnswer(answer)
-			if err != nil {
-				return "", err
-			}
-			if _, err := c.Apps().Get(ctx, c.Namespace(), name); apierrors.IsNotFound(err) {
-				return "", Retry("There is no app %s in %s.", bold(name), bold(c.Namespace()))
-			} else if err != nil {
-				return "", err
-			}
-			c.Set("name", name)
-			return next, nil
-		},
-	}
 }
 
 // clusterRefusal turns the API server's refusals, and a change held for

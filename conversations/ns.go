@@ -91,7 +91,7 @@ func visibleNamespaces(ctx context.Context, c *Conv) ([]string, error) {
 // mayList reports whether the user may list TeleApps in namespace (all of
 // them for metav1.NamespaceAll).
 func mayList(ctx context.Context, c *Conv, namespace string) (bool, error) {
-	err := c.e.cfg.Authorizer.Check(ctx, c.Identity(), "list", namespace)
+	err := c.e.cfg.Authorizer.Allowed(ctx, c.Identity(), access.OnTeleApps("list"), namespace)
 	var denied *access.DeniedError
 	switch {
 	case err == nil:

@@ -15,33 +15,15 @@ import (
 
 // scaleFlow: pick the app (or preset "name") → replicas.
 func scaleFlow() *Flow {
-	return &Flow{
-		Name: "scale", Command: "/scale",
-		Begin: func(c *Conv) string {
-			if c.Get("name") != "" {
-				return "replicas"
-			}
-			return "pick"
-		},
-		States: map[string]*State{
-			"pick": pickApp("update", "Which app in %s should I scale?", "replicas"),
-			"replicas": {
-				Prompt:  scalePrompt,
-				Pattern: number, Hint: hintReplicas,
-				Accept: scaleTo,
-			},
-		},
-	}
+	return appFlow{
+		name: "scale", question: "Which app in %s should I scale?", need: onTeleApps("update"),
+		nextName: "replicas", next: &State{Prompt: scalePrompt, Pattern: number, Hint: hintReplicas, Accept: scaleTo},
+	}.build()
 }
 
 func scalePrompt(ctx context.Context, c *Conv) (Prompt, error) {
-	if err := c.Allow(ctx, "update"); err != nil {
-		return Prompt{}, err
-	}
-	app, err := c.Apps().Get(ctx, c.Namespace(), c.Get("name"))
-	if apierrors.IsNotFound(err) {
-		return Prompt{}, End("There is no app %s in %s.", bold(c.Get("name")), bold(c.Namespace()))
-	} else if err != nil {
+	app, err := pickedApp(ctx, c)
+	if err != nil {
 		return Prompt{}, err
 	}
 	current := ptr.Deref(app.Spec.Replicas, 1)
@@ -71,9 +53,6 @@ func replicaSuggestions(current int32) []int32 {
 func scaleTo(ctx context.Context, c *Conv, answer string) (string, error) {
 	n, err := replicasAnswer(answer)
 	if err != nil {
-		return "", err
-	}
-	if err := c.Allow(ctx, "update"); err != nil {
 		return "", err
 	}
 	name, ns := c.Get("name"), c.Namespace()

@@ -268,9 +268,11 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Logger:    p.log,
 	})
 	namespaceInformers := kubeinformers.NewSharedInformerFactory(p.clients.Kube, 0)
+	inspector := inspect.New(p.clients.Kube)
 	engine := conversations.NewEngine(conversations.Config{
 		Messenger:  messenger,
 		Apps:       gate,
+		Inspect:    inspector,
 		Authorizer: authorizer,
 		Namespaces: chatSettings,
 		// /ns reads namespaces from this cache: no List per prompt.
@@ -293,7 +295,7 @@ func (p *process) startChat(ctx context.Context, g *errgroup.Group, op *operator
 		Namespaces:     chatSettings,
 		Conversations:  engine,
 		Messenger:      messenger,
-		Inspect:        inspect.New(p.clients.Kube),
+		Inspect:        inspector,
 		ButtonHandlers: []commands.ButtonHandler{gate},
 		Progress:       tracker,
 		Index:          teleApps.Informer().GetIndexer(),
