@@ -113,6 +113,17 @@ func (a *admission) serve(rw http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(rw).Encode(review)
 }
 
+// newAdmittedWorld is a world whose namespace has the app web on
+// nginx:1.27 and an admission webhook, passing everything for now.
+func newAdmittedWorld(t *testing.T) (*world, *admission) {
+	w := newWorld(t)
+	_, err := w.gate.Create(context.Background(), w.ns, "web", "nginx:1.27", 1, nil, apps.Audit{Actor: "test", Command: "create", RequestID: "c1"})
+	require.NoError(t, err)
+	hook := &admission{}
+	w.admit(hook)
+	return w, hook
+}
+
 // requestTo posts a /deploy of web to image by alice and returns the
 // message of its request.
 func (w *world) requestTo(image string) int {
@@ -135,12 +146,8 @@ func (w *world) requestTo(image string) int {
 // stays approved until the sweeper applies it; one the cluster refuses is
 // closed as failed, in the chat, the Event and teleop.io/last-approval.
 func TestClusterApprovedChangeRetried(t *testing.T) {
-	w := newWorld(t)
+	w, hook := newAdmittedWorld(t)
 	ctx := context.Background()
-	_, err := w.gate.Create(ctx, w.ns, "web", "nginx:1.27", 1, nil, apps.Audit{Actor: "test", Command: "create", RequestID: "c1"})
-	require.NoError(t, err)
-	hook := &admission{}
-	w.admit(hook)
 
 	// Two failures, then it passes: retried within the press.
 	hook.failures.Store(2)
@@ -207,12 +214,8 @@ func TestClusterApprovedChangeRetried(t *testing.T) {
 // TestClusterApprovedChangeGivesUp: a change that the cluster does not take
 // for as long as a request may wait is closed as failed by the sweeper.
 func TestClusterApprovedChangeGivesUp(t *testing.T) {
-	w := newWorld(t)
+	w, hook := newAdmittedWorld(t)
 	ctx := context.Background()
-	_, err := w.gate.Create(ctx, w.ns, "web", "nginx:1.27", 1, nil, apps.Audit{Actor: "test", Command: "create", RequestID: "c1"})
-	require.NoError(t, err)
-	hook := &admission{}
-	w.admit(hook)
 	hook.failures.Store(1 << 30)
 	id := w.requestTo("nginx:1.28")
 	w.press(bob, id, "Approve")

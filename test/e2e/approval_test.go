@@ -108,6 +108,17 @@ func TestChatEventsAndLogs(t *testing.T) {
 	assert.Contains(t, all, cluster.FakeLogLine(cluster.FakeLogLines), "the log reads as written once the HTML is parsed")
 	assert.Contains(t, all, cluster.FakeLogLine(cluster.FakeLogLines-199))
 	assert.NotContains(t, all, cluster.FakeLogLine(cluster.FakeLogLines-200))
+
+	// Without a name, each is a conversation: pick the app, see the same.
+	pick := alice.say("/events", "Whose Events in")
+	before = len(e.emu.Messages(alice.chat.ID))
+	alice.press(pick, "web")
+	alice.waitNew(before, "Events of <b>web</b>")
+	pick = alice.say("/logs", "Whose logs in")
+	before = len(e.emu.Messages(alice.chat.ID))
+	alice.press(pick, "web")
+	alice.waitNew(before, "Last 50 lines of <code>pod/web-")
+	alice.waitText("→ <b>web</b>")
 }
 
 // Two-person approval through the real binary: the request survives a
