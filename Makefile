@@ -7,7 +7,7 @@ FUZZTIME ?= 10s
 
 include hack/cluster/cluster.mk
 
-.PHONY: all build image test unit lint generate verify dev bench fuzz soak clean
+.PHONY: all build image test node-test unit lint generate verify dev bench fuzz soak clean
 
 all: build
 
@@ -37,6 +37,11 @@ unit: ## tests that need no cluster
 
 test: lint verify build cluster-bin helm-bin registry-bin ## everything: lint, drift check, race tests on a real control plane, short fuzzing
 	hack/test.sh
+
+# Not part of make test: it needs root, apt packages and changes this
+# machine's network while it runs (docs/design.md, "A real node").
+node-test: cluster-bin helm-bin registry-bin node-bin node-deps ## the Helm chart on a real kubelet, containerd and runc (root; about a minute warm)
+	TELEOP_NODE_TEST=1 $(GO) test -race -count=1 -v -timeout 15m ./test/node/
 
 fuzz: ## longer fuzzing (FUZZTIME=5m make fuzz)
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh

@@ -4,6 +4,9 @@
 # go install) into the cache dir. Idempotent: rebuilds only what is missing
 # or whose sources (go.mod, go.sum, cmd/) changed since the last build.
 # Needs only Go and the module proxy.
+#
+#   build.sh kubelet   builds only the real node's kubelet (node/kubelet), at
+#                      the same version (make node-bin)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +22,16 @@ mkdir -p "$bin_dir"
 if command -v flock >/dev/null; then
 	exec 9>"$bin_dir/.build.lock"
 	flock 9
+fi
+
+if [ "${1:-}" = kubelet ]; then
+	kubelet_stamp="$(cd "$here" && { sha256sum go.mod go.sum node/kubelet/main.go; echo "$ldflags"; } | sha256sum | cut -d' ' -f1)"
+	if [ ! -x "$bin_dir/kubelet" ] || [ "$(cat "$bin_dir/.kubelet.stamp" 2>/dev/null)" != "$kubelet_stamp" ]; then
+		echo "hack/cluster: building kubelet ${k8s_version} into $bin_dir (about a minute on a warm build cache)" >&2
+		(cd "$here" && go build -buildvcs=false -ldflags "$ldflags" -o "$bin_dir/kubelet" ./node/kubelet)
+		echo "$kubelet_stamp" >"$bin_dir/.kubelet.stamp"
+	fi
+	exit 0
 fi
 
 stamp_file="$bin_dir/.control-plane.stamp"

@@ -32,3 +32,15 @@ $(REGISTRY):
 
 .PHONY: registry-bin
 registry-bin: $(REGISTRY)
+
+# The real node (test/cluster RealNode, make node-test): kubelet from this
+# module at the control plane's version; containerd, runc, the CNI plugins,
+# iptables and iproute2 from Debian's apt.
+.PHONY: node-bin node-deps
+node-bin: ## build kubelet into $(CLUSTER_BIN_DIR) (cached)
+	TELEOP_CLUSTER_BIN_DIR=$(CLUSTER_BIN_DIR) hack/cluster/build.sh kubelet
+
+NODE_APT_PACKAGES := containerd runc containernetworking-plugins iptables iproute2
+
+node-deps: ## apt-get install what the real node runs (root)
+	@dpkg -s $(NODE_APT_PACKAGES) >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NODE_APT_PACKAGES); }

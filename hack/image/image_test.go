@@ -4,10 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,34 +26,6 @@ import (
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
-
-// registry starts the CNCF distribution registry (make registry-bin) on
-// loopback and returns its host:port.
-func registry(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(cluster.BinDir(), "registry")
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "the registry is built by `make registry-bin` (part of make test)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	dir := t.TempDir()
-	config := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600))
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	log := logTo(t, cmd)
-	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	require.NoError(t, err, "registry did not start: %s", log())
-	return addr
-}
 
 // logTo starts cmd with its output in a file, stops it when the test ends,
 // and returns a function that reads what it wrote so far.
@@ -132,7 +101,7 @@ func TestImageBuildsPushesAndRuns(t *testing.T) {
 	assert.Equal(t, digest, againDigest, "reproducible")
 	require.NoError(t, writeLayout(filepath.Join(t.TempDir(), "layout"), img, o.version))
 
-	repo := registry(t) + "/teleop"
+	repo := cluster.Registry(t) + "/teleop"
 	tag, err := push(ctx, img, repo, o.version)
 	require.NoError(t, err)
 	pulled, err := remote.Image(tag, remote.WithContext(ctx))

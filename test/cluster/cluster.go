@@ -36,6 +36,9 @@ type Options struct {
 	BinDir string
 	// Nodes is the number of fake nodes; 2 when zero.
 	Nodes int
+	// RealNode, when set, adds a real node next to the fake ones: kubelet,
+	// containerd and runc running pods (see RealNode; needs root).
+	RealNode *RealNode
 }
 
 // Cluster is a running local control plane, or a handle on one started by
@@ -54,6 +57,7 @@ type Cluster struct {
 	removeDir  bool
 	components []*process // in start order; nil when the plane is not ours
 	apiServer  *process
+	realNode   *realNode // nil without Options.RealNode
 	stopOnce   sync.Once
 }
 
@@ -192,6 +196,8 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		// InternalIP (loopback) with a serving cert of the cluster CA.
 		"--kubelet-preferred-address-types=InternalIP",
 		"--kubelet-certificate-authority="+keys.caCert,
+		"--kubelet-client-certificate="+keys.kubeletClientCert,
+		"--kubelet-client-key="+keys.kubeletClientKey,
 	)
 	// With watchers connected, kube-apiserver finishes its shutdown within
 	// a fraction of a second but then lingers on their connections; a
@@ -267,7 +273,20 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	return waitUsable(ctx, c.RESTConfig(), nodeCount(opts))
+	if err := waitUsable(ctx, c.RESTConfig(), nodeCount(opts)); err != nil {
+		return err
+	}
+	if opts.RealNode == nil {
+		return nil
+	}
+	c.realNode = &realNode{RealNode: *opts.RealNode, dir: filepath.Join(c.Dir, "real-node"), binDir: c.binDir}
+	return c.realNode.start(ctx, realNodeConfig{
+		apiPort:    apiPort,
+		kubeconfig: kubeconfigs[userRealNode],
+		caCert:     keys.caCert,
+		cert:       keys.nodeCert,
+		key:        keys.nodeKey,
+	}, c.RESTConfig())
 }
 
 // component registers a component to be stopped, in reverse order, by Stop.
@@ -324,6 +343,9 @@ func (c *Cluster) StopAPIServer() error {
 // by another process.
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
+		if c.realNode != nil {
+			c.realNode.stop()
+		}
 		for i := len(c.components) - 1; i >= 0; i-- {
 			c.components[i].stop()
 		}

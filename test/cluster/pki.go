@@ -24,6 +24,9 @@ type pki struct {
 	caCert, caKey           string // cluster CA: signs the serving cert and, in KCM, CSRs
 	servingCert, servKey    string // kube-apiserver's serving cert
 	kubeletCert, kubeletKey string // KWOK's kubelet serving cert (loopback)
+	nodeCert, nodeKey       string // the real node's kubelet serving cert (RealNodeIP)
+	kubeletClientCert       string // kube-apiserver's client cert for kubelets (pods/log of the real node)
+	kubeletClientKey        string
 	saKey, saPub            string // service-account token signing key pair
 	tokenFile               string // --token-auth-file
 	caPEM                   []byte
@@ -43,6 +46,9 @@ const (
 	userControllerManager = "system:kube-controller-manager"
 	userScheduler         = "system:kube-scheduler"
 	userKWOK              = "kwok"
+	// userRealNode is the real node's kubelet: the Node authorizer and
+	// NodeRestriction hold it to its own node, its pods and their secrets.
+	userRealNode = "system:node:" + RealNodeName
 )
 
 var staticUsers = []staticUser{
@@ -50,6 +56,7 @@ var staticUsers = []staticUser{
 	{name: userControllerManager},
 	{name: userScheduler},
 	{name: userKWOK, groups: []string{"system:masters"}},
+	{name: userRealNode, groups: []string{"system:nodes"}},
 }
 
 // writePKI writes the CA, the apiserver serving cert (valid for serviceIP,
@@ -57,15 +64,19 @@ var staticUsers = []staticUser{
 // dir. It returns the files and a random token per static user.
 func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]string, error) {
 	p := &pki{
-		caCert:      filepath.Join(dir, "ca.crt"),
-		caKey:       filepath.Join(dir, "ca.key"),
-		servingCert: filepath.Join(dir, "apiserver.crt"),
-		servKey:     filepath.Join(dir, "apiserver.key"),
-		kubeletCert: filepath.Join(dir, "kubelet.crt"),
-		kubeletKey:  filepath.Join(dir, "kubelet.key"),
-		saKey:       filepath.Join(dir, "sa.key"),
-		saPub:       filepath.Join(dir, "sa.pub"),
-		tokenFile:   filepath.Join(dir, "tokens.csv"),
+		caCert:            filepath.Join(dir, "ca.crt"),
+		caKey:             filepath.Join(dir, "ca.key"),
+		servingCert:       filepath.Join(dir, "apiserver.crt"),
+		servKey:           filepath.Join(dir, "apiserver.key"),
+		kubeletCert:       filepath.Join(dir, "kubelet.crt"),
+		kubeletKey:        filepath.Join(dir, "kubelet.key"),
+		nodeCert:          filepath.Join(dir, "real-node.crt"),
+		nodeKey:           filepath.Join(dir, "real-node.key"),
+		kubeletClientCert: filepath.Join(dir, "apiserver-kubelet-client.crt"),
+		kubeletClientKey:  filepath.Join(dir, "apiserver-kubelet-client.key"),
+		saKey:             filepath.Join(dir, "sa.key"),
+		saPub:             filepath.Join(dir, "sa.pub"),
+		tokenFile:         filepath.Join(dir, "tokens.csv"),
 	}
 	now := time.Now()
 
@@ -92,7 +103,7 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 	}
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
-	servPEM, servKeyPEM, err := issueServingCert(caCert, caKey, 2, "kube-apiserver",
+	servPEM, servKeyPEM, err := issueCert(caCert, caKey, 2, pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP, advertiseIP})
 	if err != nil {
@@ -100,7 +111,20 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 	}
 	// KWOK serves the kubelet API of every fake node on loopback; the API
 	// server dials it for pods/log and verifies it against the cluster CA.
-	kubeletPEM, kubeletKeyPEM, err := issueServingCert(caCert, caKey, 3, "kwok-kubelet", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	kubeletPEM, kubeletKeyPEM, err := issueCert(caCert, caKey, 3, pkix.Name{CommonName: "kwok-kubelet"}, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// The real node's kubelet serves on RealNodeIP; kube-apiserver dials it
+	// with a client cert the kubelet checks against the same CA.
+	nodePEM, nodeKeyPEM, err := issueCert(caCert, caKey, 4, pkix.Name{CommonName: RealNodeName}, x509.ExtKeyUsageServerAuth,
+		[]string{RealNodeName}, []net.IP{net.ParseIP(RealNodeIP)})
+	if err != nil {
+		return nil, nil, err
+	}
+	clientPEM, clientKeyPEM, err := issueCert(caCert, caKey, 5, pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		x509.ExtKeyUsageClientAuth, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,6 +161,10 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 		{p.servKey, servKeyPEM},
 		{p.kubeletCert, kubeletPEM},
 		{p.kubeletKey, kubeletKeyPEM},
+		{p.nodeCert, nodePEM},
+		{p.nodeKey, nodeKeyPEM},
+		{p.kubeletClientCert, clientPEM},
+		{p.kubeletClientKey, clientKeyPEM},
 		{p.saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{p.saPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub})},
 		{p.tokenFile, []byte(tokenCSV.String())},
@@ -152,9 +180,10 @@ func writePKI(dir string, serviceIP, advertiseIP net.IP) (*pki, map[string]strin
 	return p, tokens, nil
 }
 
-// issueServingCert makes a key and a server certificate for dnsNames and ips,
-// signed by the CA, both PEM-encoded.
-func issueServingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, name string, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+// issueCert makes a key and a certificate for subject with one extended key
+// usage, signed by the CA, both PEM-encoded.
+func issueCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, subject pkix.Name, usage x509.ExtKeyUsage, dnsNames []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	name := subject.CommonName
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate %s key: %w", name, err)
@@ -162,11 +191,11 @@ func issueServingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int6
 	now := time.Now()
 	template := &x509.Certificate{
 		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
+		Subject:      subject,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     dnsNames,
 		IPAddresses:  ips,
 	}

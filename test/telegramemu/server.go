@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -53,6 +54,9 @@ type Options struct {
 	// WebhookRetry is the first delay before a failed webhook delivery is
 	// retried; it doubles up to 2 s. Default 50 ms (Telegram waits longer).
 	WebhookRetry time.Duration
+	// ListenAddr is where the emulator listens (host:port); a free loopback
+	// port when empty. A pod on the real node reaches cluster.RealNodeIP.
+	ListenAddr string
 }
 
 // Stats are counters a test can assert on.
@@ -137,7 +141,16 @@ func New(t testing.TB, opts Options) *Server {
 		callbacks:   map[string]*callback{},
 		nextQuery:   4200000000000000001,
 	}
-	s.http = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.http = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if opts.ListenAddr != "" {
+		l, err := net.Listen("tcp", opts.ListenAddr)
+		if err != nil {
+			t.Fatalf("telegramemu: listen on %s: %v", opts.ListenAddr, err)
+		}
+		s.http.Listener.Close()
+		s.http.Listener = l
+	}
+	s.http.Start()
 	t.Cleanup(s.Close)
 	return s
 }
