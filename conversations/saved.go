@@ -35,42 +35,37 @@ type saved struct{ version, value string }
 type savedSessions struct {
 	configMaps corev1client.ConfigMapInterface
 
-	mu     sync.Mutex
-	loaded bool
-	all    map[string]saved
+	mu  sync.Mutex
+	all map[string]saved // nil until loaded
 }
 
-// load reads every conversation's ConfigMap, the first time only.
-func (s *savedSessions) load(ctx context.Context) error {
+// locked runs fn on what is known of every conversation, holding the lock;
+// the first call reads all their ConfigMaps.
+func (s *savedSessions) locked(ctx context.Context, fn func(all map[string]saved)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.loaded {
-		return nil
+	if s.all == nil {
+		all := map[string]saved{}
+		list := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return s.configMaps.List(ctx, opts)
+		})
+		err := list.EachListItem(ctx, metav1.ListOptions{LabelSelector: LabelFlow}, func(obj runtime.Object) error {
+			cm := obj.(*corev1.ConfigMap)
+			all[cm.Name] = saved{cm.ResourceVersion, cm.Data[dataKey]}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load open conversations: %w", err)
+		}
+		s.all = all
 	}
-	all := map[string]saved{}
-	list := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return s.configMaps.List(ctx, opts)
-	})
-	err := list.EachListItem(ctx, metav1.ListOptions{LabelSelector: LabelFlow}, func(obj runtime.Object) error {
-		cm := obj.(*corev1.ConfigMap)
-		all[cm.Name] = saved{cm.ResourceVersion, cm.Data[dataKey]}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load open conversations: %w", err)
-	}
-	s.all, s.loaded = all, true
+	fn(s.all)
 	return nil
 }
 
-func (s *savedSessions) get(ctx context.Context, key string) (saved, bool, error) {
-	if err := s.load(ctx); err != nil {
-		return saved{}, false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.all[key]
-	return v, ok, nil
+func (s *savedSessions) get(ctx context.Context, key string) (v saved, found bool, err error) {
+	err = s.locked(ctx, func(all map[string]saved) { v, found = all[key] })
+	return v, found, err
 }
 
 // put creates or replaces the conversation under key.
@@ -136,25 +131,18 @@ func (s *savedSessions) remember(key string, v saved) {
 	s.all[key] = v
 }
 
-func (s *savedSessions) count(ctx context.Context) (int, error) {
-	if err := s.load(ctx); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.all), nil
+func (s *savedSessions) count(ctx context.Context) (n int, err error) {
+	err = s.locked(ctx, func(all map[string]saved) { n = len(all) })
+	return n, err
 }
 
 // snapshot returns every open conversation's key and value.
-func (s *savedSessions) snapshot(ctx context.Context) (map[string]string, error) {
-	if err := s.load(ctx); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]string, len(s.all))
-	for key, v := range s.all {
-		out[key] = v.value
-	}
-	return out, nil
+func (s *savedSessions) snapshot(ctx context.Context) (out map[string]string, err error) {
+	err = s.locked(ctx, func(all map[string]saved) {
+		out = make(map[string]string, len(all))
+		for key, v := range all {
+			out[key] = v.value
+		}
+	})
+	return out, err
 }
