@@ -22,7 +22,6 @@ import (
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/operator/generated/informers/externalversions"
-	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
 )
 
 // DefaultNamespace is where a chat without a TeleChat works.
@@ -47,26 +46,21 @@ type Chats struct {
 	cache cache.MutationCache
 }
 
-// New returns Chats keeping TeleChats in namespace (teleop's --namespace);
-// informer must watch that namespace and be started by the caller.
-func New(client versioned.Interface, informer informers.TeleChatInformer, namespace string) *Chats {
-	i := informer.Informer()
-	return &Chats{
-		client:    client,
-		namespace: namespace,
-		cache:     cache.NewIntegerResourceVersionMutationCache(klog.Background(), i.GetStore(), i.GetIndexer(), 10*time.Second, true),
-	}
-}
-
-// Start returns Chats over a TeleChat informer of namespace of its own,
-// started and synced; the informer runs until ctx ends.
+// Start returns Chats keeping TeleChats in namespace (teleop's
+// --namespace), over an informer of that namespace of its own, started and
+// synced; the informer runs until ctx ends.
 func Start(ctx context.Context, client versioned.Interface, namespace string) (*Chats, error) {
 	// An informer retries a failing list forever; say at once what is wrong.
 	if _, err := client.TeleopV1alpha1().TeleChats(namespace).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
 		return nil, fmt.Errorf("list TeleChats in %s (is the CRD of deploy/crds installed, and may teleop list them?): %w", namespace, err)
 	}
 	factory := externalversions.NewSharedInformerFactoryWithOptions(client, 0, externalversions.WithNamespace(namespace))
-	c := New(client, factory.Teleop().V1alpha1().TeleChats(), namespace)
+	informer := factory.Teleop().V1alpha1().TeleChats().Informer()
+	c := &Chats{
+		client:    client,
+		namespace: namespace,
+		cache:     cache.NewIntegerResourceVersionMutationCache(klog.Background(), informer.GetStore(), informer.GetIndexer(), 10*time.Second, true),
+	}
 	factory.Start(ctx.Done())
 	for _, synced := range factory.WaitForCacheSync(ctx.Done()) {
 		if !synced {
@@ -154,17 +148,10 @@ func (c *Chats) newChat(chatID int64, namespace string) *v1alpha1.TeleChat {
 // SkipMuted passes on to n the notices of every chat but the muted ones,
 // whose notices count as delivered.
 func (c *Chats) SkipMuted(n announce.Notifier) announce.Notifier {
-	return muteFilter{chats: c, next: n}
-}
-
-type muteFilter struct {
-	chats *Chats
-	next  announce.Notifier
-}
-
-func (m muteFilter) Notify(ctx context.Context, chatID string, n announce.Notice) error {
-	if id, err := strconv.ParseInt(chatID, 10, 64); err == nil && m.chats.Muted(id) {
-		return nil
-	}
-	return m.next.Notify(ctx, chatID, n)
+	return announce.NotifierFunc(func(ctx context.Context, chatID string, notice announce.Notice) error {
+		if id, err := strconv.ParseInt(chatID, 10, 64); err == nil && c.Muted(id) {
+			return nil
+		}
+		return n.Notify(ctx, chatID, notice)
+	})
 }
