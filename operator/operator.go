@@ -174,10 +174,9 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		// few hundred serve as well and keep megabytes out of the heap.
 		record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize}))
 	o := &Operator{
-		opts:    opts,
-		clients: clients,
-		teleFactory: teleinformers.NewSharedInformerFactoryWithOptions(clients.Tele, opts.Resync,
-			teleinformers.WithNamespace(opts.Namespace), teleinformers.WithTransform(slimTeleApp)),
+		opts:        opts,
+		clients:     clients,
+		teleFactory: NewTeleAppInformers(clients.Tele, opts.Namespace, opts.Resync),
 		// Only what teleop labels: a cluster's other Deployments, Services and
 		// pods would cost memory for nothing. Objects of an app's name that
 		// are not in this cache are found with a live read when a create
@@ -236,10 +235,18 @@ func slimForCache(obj any) (any, error) {
 // image in status.history, the replicas and restarts in the announcements.
 var actorFields = []string{"image", "replicas", "restartedAt"}
 
-// slimTeleApp keeps of a TeleApp's managedFields only who set actorFields
+// NewTeleAppInformers is the factory of the TeleApp cache the operator
+// and the announcer share (namespace "" is every namespace): its TeleApps
+// keep of their managedFields only who set actorFields (SlimTeleApp).
+func NewTeleAppInformers(client versioned.Interface, namespace string, resync time.Duration) teleinformers.SharedInformerFactory {
+	return teleinformers.NewSharedInformerFactoryWithOptions(client, resync,
+		teleinformers.WithNamespace(namespace), teleinformers.WithTransform(SlimTeleApp))
+}
+
+// SlimTeleApp keeps of a TeleApp's managedFields only who set actorFields
 // (actor.Slim): the history and the announcer tell who changed what from
 // the cache, without a read of the API server per change.
-func slimTeleApp(obj any) (any, error) {
+func SlimTeleApp(obj any) (any, error) {
 	if app, ok := obj.(*v1alpha1.TeleApp); ok {
 		app.ManagedFields = actor.Slim(app.ManagedFields, actorFields...)
 	}

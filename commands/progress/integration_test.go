@@ -67,7 +67,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // announcer is one run of the announcer wired as cmd wires it: the real bot
-// transport talking to the emulator, the TeleApp cache without managedFields.
+// transport talking to the emulator, the TeleApp cache slimmed as the operator's.
 type announcer struct {
 	stop func()
 }
@@ -76,12 +76,7 @@ func (w *world) startAnnouncer(chats ...string) *announcer {
 	w.t.Helper()
 	tg, err := bot.New(bot.Config{Token: w.emu.Token(), Endpoint: w.emu.Endpoint(), RequestTimeout: 10 * time.Second})
 	require.NoError(w.t, err)
-	factory := externalversions.NewSharedInformerFactoryWithOptions(w.tele, 0,
-		externalversions.WithNamespace(w.ns),
-		externalversions.WithTransform(func(obj any) (any, error) {
-			obj.(metav1.ObjectMetaAccessor).GetObjectMeta().SetManagedFields(nil)
-			return obj, nil
-		}))
+	factory := operator.NewTeleAppInformers(w.tele, w.ns, 0)
 	recorder := record.NewFakeRecorder(10000)
 	c, err := announce.NewController(w.tele, factory.Teleop().V1alpha1().TeleApps(), progress.NewNotifier(tg.Messenger()),
 		recorder, announce.Options{NotifyChats: chats, Settle: time.Second})

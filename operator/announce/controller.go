@@ -313,7 +313,7 @@ func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev anno
 }
 
 // actor tells who set the TeleApp's spec field last, from the managedFields
-// the shared TeleApp cache keeps of who set it (operator's slimTeleApp): no
+// the shared TeleApp cache keeps of who set it (operator's SlimTeleApp): no
 // read of the API server per scale or restart announced.
 func actorOf(app *v1alpha1.TeleApp, field string) string {
 	return actor.Of(app.ObjectMeta, "spec", field).By
@@ -390,11 +390,10 @@ func (c *Controller) syncDeletion(ctx context.Context, key cache.ObjectName) err
 	} else {
 		slog.Info("announced", "teleapp", key, "kind", KindDeleted, "chats", len(chats), "actor", deleted.Actor)
 	}
-	if err := c.removeFinalizer(ctx, app); err != nil {
-		return err
-	}
-	c.forget(key)
-	return nil
+	// What was delivered is remembered until the cache shows the finalizer
+	// gone (or the TeleApp): a sync on a cache that still has it would
+	// otherwise tell the chats a second time.
+	return c.removeFinalizer(ctx, app)
 }
 
 // untold lists the chats that do not have notice n.

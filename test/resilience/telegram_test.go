@@ -14,9 +14,9 @@ import (
 
 	"github.com/teleop/teleop/bot"
 	"github.com/teleop/teleop/commands/progress"
+	"github.com/teleop/teleop/operator"
 	"github.com/teleop/teleop/operator/announce"
 	"github.com/teleop/teleop/operator/apps"
-	"github.com/teleop/teleop/operator/generated/informers/externalversions"
 	"github.com/teleop/teleop/test/cluster"
 	"github.com/teleop/teleop/test/telegramemu"
 )
@@ -100,19 +100,12 @@ func announceThroughFaults(t *testing.T, window time.Duration, want delivery, fa
 }
 
 // startAnnouncer wires the announcer as cmd does: the real bot transport
-// talking to the emulator, the shared TeleApp cache without managedFields,
+// talking to the emulator, the operator's TeleApp cache,
 // Events recorded for real.
 func startAnnouncer(t *testing.T, w *world, emu *telegramemu.Server, chats []string) {
 	tg, err := bot.New(bot.Config{Token: emu.Token(), Endpoint: emu.Endpoint(), RequestTimeout: 2 * time.Second})
 	require.NoError(t, err)
-	factory := externalversions.NewSharedInformerFactoryWithOptions(w.tele, 0,
-		externalversions.WithNamespace(w.ns),
-		externalversions.WithTransform(func(obj any) (any, error) {
-			if accessor, ok := obj.(metav1.ObjectMetaAccessor); ok {
-				accessor.GetObjectMeta().SetManagedFields(nil)
-			}
-			return obj, nil
-		}))
+	factory := operator.NewTeleAppInformers(w.tele, w.ns, 0)
 	recorder, stopRecorder := apps.NewEventRecorder(w.kube, "teleop")
 	announcer, err := announce.NewController(w.tele, factory.Teleop().V1alpha1().TeleApps(), progress.NewNotifier(tg.Messenger()),
 		recorder, announce.Options{NotifyChats: chats, Settle: announce.DefaultSettle})
