@@ -89,10 +89,11 @@ func TestHelmChart(t *testing.T) {
 	helm := helmBinary(t)
 	chart := filepath.Join(cluster.RepoRoot(), "deploy/helm/teleop")
 	tests := []struct {
-		name    string
-		set     []string
-		want    []string
-		wantErr string
+		name     string
+		set      []string
+		want     []string
+		dontWant []string
+		wantErr  string
 	}{
 		{name: "polling", want: []string{"kind: Deployment", "name: teleop-viewer", `value: "polling"`}},
 		{name: "webhook with ingress", set: []string{"telegram.mode=webhook", "webhook.url=https://t.example.com/telegram", "webhook.ingress.enabled=true"},
@@ -100,6 +101,10 @@ func TestHelmChart(t *testing.T) {
 		{name: "admins and chats", set: []string{"admins={1,2}", "notifyChats={-100}", "replicas=3", "leaderElection=true"},
 			want: []string{`value: "1,2"`, `value: "-100"`, "replicas: 3"}},
 		{name: "a token secret", set: []string{"telegram.createSecret=true", "telegram.token=1:abc"}, want: []string{"kind: Secret"}},
+		{name: "the token Secret is required", want: []string{"TELEGRAM_BOT_TOKEN_FILE", "secretName: teleop-telegram"}, dontWant: []string{"optional: true"}},
+		{name: "operator only", set: []string{"telegram.enabled=false"}, want: []string{"kind: Deployment"}, dontWant: []string{"TELEGRAM_BOT_TOKEN_FILE", "secretName:"}},
+		{name: "operator only has no webhook", set: []string{"telegram.enabled=false", "telegram.mode=webhook", "webhook.url=https://t.example.com/telegram"},
+			wantErr: "telegram.enabled=false runs no bot"},
 		{name: "bad mode", set: []string{"telegram.mode=fax"}, wantErr: "telegram.mode must be polling or webhook"},
 		{name: "webhook without url", set: []string{"telegram.mode=webhook"}, wantErr: "webhook mode needs webhook.url"},
 	}
@@ -118,6 +123,9 @@ func TestHelmChart(t *testing.T) {
 			require.NoError(t, err, string(out))
 			for _, w := range tt.want {
 				assert.Contains(t, string(out), w)
+			}
+			for _, w := range tt.dontWant {
+				assert.NotContains(t, string(out), w)
 			}
 			// The chart's cluster-wide roles would clash across subtests, so
 			// the dry run checks the namespaced objects and the roles alike
