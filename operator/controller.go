@@ -365,8 +365,8 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 	if !metav1.IsControlledBy(current, app) {
 		return notOwned("Deployment", app), nil, nil
 	}
-	desired := current.DeepCopy()
-	if !reconcileDeployment(app, desired) {
+	desired := reconcileDeployment(app, current)
+	if desired == nil {
 		return nil, current, nil
 	}
 	updated, err := deployments.Update(ctx, desired, metav1.UpdateOptions{})
@@ -427,8 +427,8 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 		c.log.Info("deleted service", "teleapp", app.Namespace+"/"+app.Name)
 		return nil, nil
 	}
-	desired := current.DeepCopy()
-	if !reconcileService(app, desired) {
+	desired := reconcileService(app, current)
+	if desired == nil {
 		return nil, nil
 	}
 	if _, err := services.Update(ctx, desired, metav1.UpdateOptions{}); err != nil {

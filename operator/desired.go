@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"maps"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
@@ -76,32 +77,43 @@ func newDeployment(app *v1alpha1.TeleApp) *appsv1.Deployment {
 	}
 }
 
-// reconcileDeployment makes the fields teleop owns on current what app asks
-// for, leaving fields the API server defaulted alone so that an unchanged
-// TeleApp never rewrites its Deployment. It reports whether it changed
-// anything; current must be a copy the caller may mutate.
-func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool {
+// reconcileDeployment returns what current must become for app, or nil
+// when it already is. The fields teleop owns follow app; fields the API
+// server defaulted stay, so an unchanged TeleApp never rewrites its
+// Deployment. current, a cached object, is never written: the result is a
+// shallow copy of it with new values for only what changed, so the usual
+// sync, of an app that did not change, copies nothing.
+func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) *appsv1.Deployment {
+	desired := *current
 	changed := false
 	replicas := app.Spec.DesiredReplicas()
-	if current.Spec.Replicas == nil || *current.Spec.Replicas != replicas {
-		current.Spec.Replicas = &replicas
+	if desired.Spec.Replicas == nil || *desired.Spec.Replicas != replicas {
+		desired.Spec.Replicas = &replicas
 		changed = true
 	}
-	changed = mergeLabels(&current.Labels, ownedLabels(app)) || changed
-	changed = mergeLabels(&current.Spec.Template.Labels, ownedLabels(app)) || changed
-	changed = mergeLabels(&current.Spec.Template.Annotations, restartAnnotation(app)) || changed
+	changed = mergeLabels(&desired.Labels, ownedLabels(app)) || changed
+	changed = mergeLabels(&desired.Spec.Template.Labels, ownedLabels(app)) || changed
+	changed = mergeLabels(&desired.Spec.Template.Annotations, restartAnnotation(app)) || changed
+	if containers := reconcileContainers(app, desired.Spec.Template.Spec.Containers); containers != nil {
+		desired.Spec.Template.Spec.Containers = containers
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return &desired
+}
 
+// reconcileContainers returns the one container app asks for, keeping what
+// the API server defaulted in the first of containers, or nil when
+// containers already are that. containers is not written.
+func reconcileContainers(app *v1alpha1.TeleApp, containers []corev1.Container) []corev1.Container {
 	want := desiredContainer(app)
-	containers := current.Spec.Template.Spec.Containers
 	if len(containers) == 0 {
-		current.Spec.Template.Spec.Containers = []corev1.Container{want}
-		return true
+		return []corev1.Container{want}
 	}
-	if len(containers) > 1 { // added by hand: the TeleApp runs one container
-		current.Spec.Template.Spec.Containers = containers[:1]
-		changed = true
-	}
-	got := &current.Spec.Template.Spec.Containers[0]
+	got := containers[0]           // a copy whose fields are replaced, never written through
+	changed := len(containers) > 1 // added by hand: the TeleApp runs one container
 	if got.Name != want.Name || got.Image != want.Image {
 		got.Name, got.Image = want.Name, want.Image
 		changed = true
@@ -114,7 +126,10 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) bool
 		got.Ports = want.Ports
 		changed = true
 	}
-	return changed
+	if !changed {
+		return nil
+	}
+	return []corev1.Container{got}
 }
 
 // restartAnnotation is the pod template annotation that carries
@@ -158,41 +173,50 @@ func servicePorts(port int32) []corev1.ServicePort {
 
 // reconcileService is reconcileDeployment for the Service: the cluster IP and
 // other allocated fields stay, the type, selector and port follow the app.
-func reconcileService(app *v1alpha1.TeleApp, current *corev1.Service) bool {
-	changed := mergeLabels(&current.Labels, ownedLabels(app))
-	if current.Spec.Type != corev1.ServiceTypeClusterIP {
-		current.Spec.Type = corev1.ServiceTypeClusterIP
+func reconcileService(app *v1alpha1.TeleApp, current *corev1.Service) *corev1.Service {
+	desired := *current
+	changed := mergeLabels(&desired.Labels, ownedLabels(app))
+	if desired.Spec.Type != corev1.ServiceTypeClusterIP {
+		desired.Spec.Type = corev1.ServiceTypeClusterIP
 		changed = true
 	}
-	if !equality.Semantic.DeepEqual(current.Spec.Selector, selectorLabels(app)) {
-		current.Spec.Selector = selectorLabels(app)
+	if !equality.Semantic.DeepEqual(desired.Spec.Selector, selectorLabels(app)) {
+		desired.Spec.Selector = selectorLabels(app)
 		changed = true
 	}
 	want := servicePorts(*app.Spec.Port)[0]
-	ports := current.Spec.Ports
+	ports := desired.Spec.Ports
 	if len(ports) != 1 || ports[0].Name != want.Name || ports[0].Protocol != want.Protocol ||
 		ports[0].Port != want.Port || ports[0].TargetPort != want.TargetPort {
-		current.Spec.Ports = []corev1.ServicePort{want}
+		desired.Spec.Ports = []corev1.ServicePort{want}
 		changed = true
 	}
-	return changed
+	if !changed {
+		return nil
+	}
+	return &desired
 }
 
 // mergeLabels adds or corrects want in *have, keeping other labels (or
-// annotations).
+// annotations), in a copy of the map: the one *have held may be a cached
+// object's, and is never written.
 func mergeLabels(have *map[string]string, want map[string]string) bool {
-	changed := false
+	var merged map[string]string
 	for k, v := range want {
 		if (*have)[k] == v {
 			continue
 		}
-		if *have == nil {
-			*have = map[string]string{}
+		if merged == nil {
+			merged = make(map[string]string, len(*have)+1)
+			maps.Copy(merged, *have)
 		}
-		(*have)[k] = v
-		changed = true
+		merged[k] = v
 	}
-	return changed
+	if merged == nil {
+		return false
+	}
+	*have = merged
+	return true
 }
 
 // sameOrEmpty compares two slices semantically, a nil and an empty one alike.

@@ -95,18 +95,18 @@ func TestReconcileDeployment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.current.DeepCopy()
-			changed := reconcileDeployment(tt.app, tt.current)
+			desired := reconcileDeployment(tt.app, tt.current)
 
-			assert.Equal(t, tt.wantChanged, changed)
-			if !changed {
-				assert.Equal(t, before, tt.current, "an unchanged Deployment must not be touched")
+			assert.Equal(t, before, tt.current, "the current Deployment, a cached object, is never written")
+			assert.Equal(t, tt.wantChanged, desired != nil)
+			if desired == nil {
 				return
 			}
 			// After reconciling, the Deployment is as asked and stays so.
-			assert.False(t, reconcileDeployment(tt.app, tt.current.DeepCopy()), "reconcile must converge in one step")
-			assert.Equal(t, tt.app.Spec.DesiredReplicas(), *tt.current.Spec.Replicas)
-			require.Len(t, tt.current.Spec.Template.Spec.Containers, 1)
-			c := tt.current.Spec.Template.Spec.Containers[0]
+			assert.Nil(t, reconcileDeployment(tt.app, desired), "reconcile must converge in one step")
+			assert.Equal(t, tt.app.Spec.DesiredReplicas(), *desired.Spec.Replicas)
+			require.Len(t, desired.Spec.Template.Spec.Containers, 1)
+			c := desired.Spec.Template.Spec.Containers[0]
 			want := desiredContainer(tt.app)
 			assert.Equal(t, want.Image, c.Image)
 			assert.Equal(t, want.Env, c.Env)
@@ -149,12 +149,17 @@ func TestReconcileService(t *testing.T) {
 			current := ownedService(app)
 			tt.edit(current)
 
-			changed := reconcileService(tt.app, current)
+			before := current.DeepCopy()
+			desired := reconcileService(tt.app, current)
 
-			assert.Equal(t, tt.wantChanged, changed)
-			assert.False(t, reconcileService(tt.app, current.DeepCopy()), "reconcile must converge in one step")
-			assert.Equal(t, "10.96.0.42", current.Spec.ClusterIP, "the allocated cluster IP is kept")
-			assert.Equal(t, *tt.app.Spec.Port, current.Spec.Ports[0].Port)
+			assert.Equal(t, before, current, "the current Service, a cached object, is never written")
+			assert.Equal(t, tt.wantChanged, desired != nil)
+			if desired == nil {
+				desired = current
+			}
+			assert.Nil(t, reconcileService(tt.app, desired), "reconcile must converge in one step")
+			assert.Equal(t, "10.96.0.42", desired.Spec.ClusterIP, "the allocated cluster IP is kept")
+			assert.Equal(t, *tt.app.Spec.Port, desired.Spec.Ports[0].Port)
 		})
 	}
 }
