@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // envProfileSeconds is how long each CPU profile runs (20 s).
@@ -29,6 +30,9 @@ func newProfiler(b *testing.B, run string) *profiler {
 		return p // addr "" turns teleop's pprof server off
 	}
 	p.seconds = positiveEnv(b, envProfileSeconds, 20)
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		b.Fatalf("profiles: %v", err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("find a free port for pprof: %v", err)
@@ -55,7 +59,10 @@ func (p *profiler) heap(b *testing.B) {
 }
 
 func (p *profiler) fetch(b *testing.B, query, name string) {
-	resp, err := http.Get("http://" + p.addr + "/debug/pprof/" + query)
+	// A CPU profile answers only after its seconds: the timeout leaves room
+	// for them and for a loaded machine.
+	client := &http.Client{Timeout: time.Duration(p.seconds)*time.Second + time.Minute}
+	resp, err := client.Get("http://" + p.addr + "/debug/pprof/" + query)
 	if err != nil {
 		b.Logf("profile %s: %v", name, err)
 		return
