@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
@@ -369,7 +370,11 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 	if desired == nil {
 		return nil, current, nil
 	}
-	updated, err := deployments.Update(ctx, desired, metav1.UpdateOptions{})
+	patch, err := deploymentPatch(current, desired)
+	if err != nil {
+		return nil, current, fmt.Errorf("patch for Deployment %s/%s: %w", app.Namespace, app.Name, err)
+	}
+	updated, err := deployments.Patch(ctx, app.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
 		fail, err := classify(fmt.Sprintf("update Deployment %s/%s", app.Namespace, app.Name), err)
 		return fail, current, err

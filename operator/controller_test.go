@@ -177,14 +177,14 @@ func TestSyncWrites(t *testing.T) {
 			name:       "replicas edited by hand are reverted",
 			app:        teleApp("web", withComputedStatus(ready)),
 			objects:    []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), withDeploymentReplicas(7))},
-			wantWrites: []string{"update deployments"},
+			wantWrites: []string{"patch deployments"},
 			wantEvents: []string{"Normal DriftCorrected Reverted a change to Deployment web: replicas 3, image nginx:1.27"},
 		},
 		{
 			name:       "spec replicas changed: the Deployment follows, no drift Event",
 			app:        teleApp("web", withComputedStatus(ready), withReplicas(5), withGeneration(2)),
 			objects:    []runtime.Object{ready},
-			wantWrites: []string{"update deployments"},
+			wantWrites: []string{"patch deployments"},
 		},
 		{
 			name:       "a Deployment it does not own is not taken over",
@@ -213,7 +213,7 @@ func TestSyncWrites(t *testing.T) {
 			name:       "its own Deployment outside the cache with its label removed by hand is corrected",
 			app:        teleApp("web", withComputedStatus(ready)),
 			uncached:   []runtime.Object{ownedDeployment(app, rolledOut(3, 3, 3, 3), func(d *appsv1.Deployment) { delete(d.Labels, v1alpha1.LabelManagedBy) })},
-			wantWrites: []string{"create deployments", "update deployments"},
+			wantWrites: []string{"create deployments", "patch deployments"},
 			wantEvents: []string{"Normal DriftCorrected Reverted a change to Deployment web: replicas 3, image nginx:1.27"},
 		},
 		{

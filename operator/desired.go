@@ -1,13 +1,16 @@
 package operator
 
 import (
+	"encoding/json"
+	"maps"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"maps"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
@@ -102,6 +105,26 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) *app
 		return nil
 	}
 	return &desired
+}
+
+// deploymentPatch is the strategic merge patch that turns current into
+// desired: only what teleop changes, so the fields a slim cached copy
+// lacks, and those others set, stay as they are, and the controller
+// manager's status writes cause no conflicts. It also names current's UID,
+// which a patch cannot change: a Deployment deleted and created again since
+// current was read refuses it.
+func deploymentPatch(current, desired *appsv1.Deployment) ([]byte, error) {
+	from := *current
+	from.UID = "" // so that the patch carries the UID
+	original, err := json.Marshal(&from)
+	if err != nil {
+		return nil, err
+	}
+	modified, err := json.Marshal(desired)
+	if err != nil {
+		return nil, err
+	}
+	return strategicpatch.CreateTwoWayMergePatch(original, modified, appsv1.Deployment{})
 }
 
 // reconcileContainers returns the one container app asks for, keeping what

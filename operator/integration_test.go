@@ -218,6 +218,30 @@ func TestTeleAppLifecycle(t *testing.T) {
 	})
 }
 
+// teleop corrects only the fields it owns: what others set on its
+// Deployment (resources, the revision history, an annotation) stays through
+// a drift correction and a scale, although teleop's cache does not hold it.
+func TestCorrectionsKeepWhatOthersSet(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.create(teleApp("web", "nginx:1.27", 2))
+	e.waitStatus("web", v1alpha1.PhaseReady, 2)
+
+	handEdit := `{"metadata":{"annotations":{"team":"web"}},"spec":{"replicas":1,"revisionHistoryLimit":3,` +
+		`"template":{"spec":{"containers":[{"name":"app","image":"evil:latest","resources":{"requests":{"cpu":"10m"}}}]}}}}`
+	_, err := e.kube.AppsV1().Deployments(e.namespace).Patch(ctx, "web", types.StrategicMergePatchType, []byte(handEdit), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.waitDeployment("web", hasReplicasAndImage(2, "nginx:1.27"))
+	_, err = e.cluster.Kubectl(ctx, "-n", e.namespace, "scale", "tapp/web", "--replicas=4")
+	require.NoError(t, err)
+
+	d := e.waitDeployment("web", hasReplicasAndImage(4, "nginx:1.27"))
+	assert.Equal(t, "web", d.Annotations["team"])
+	assert.Equal(t, int32(3), *d.Spec.RevisionHistoryLimit)
+	assert.Equal(t, "10m", d.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().String())
+	e.waitStatus("web", v1alpha1.PhaseReady, 4)
+}
+
 func TestServiceFollowsPort(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

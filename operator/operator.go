@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -222,13 +223,50 @@ func (o *Operator) Run(ctx context.Context) error {
 }
 
 // slimForCache keeps only what the controller reads of cached objects:
-// managedFields go everywhere, and a pod is cut down to its identity, labels
-// and container states (its spec alone is several kilobytes).
+// managedFields go everywhere, a pod is cut down to its identity, labels
+// and container states (its spec alone is several kilobytes), and a
+// Deployment to what teleop sets and reads (slimDeployment).
 func slimForCache(obj any) (any, error) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		return slimPod(pod), nil
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return slimPod(o), nil
+	case *appsv1.Deployment:
+		return slimDeployment(o), nil
 	}
 	return stripManagedFields(obj)
+}
+
+// slimDeployment keeps of a Deployment its identity, labels and owners,
+// the replicas, the pod template's labels and annotations, the name, image,
+// env and ports of its containers, and the status. The selector, the
+// strategy and the fields the API server defaulted stay on the server only:
+// teleop corrects a Deployment with a patch of what it changes
+// (deploymentPatch), never by writing back a whole cached copy.
+func slimDeployment(d *appsv1.Deployment) *appsv1.Deployment {
+	containers := make([]corev1.Container, len(d.Spec.Template.Spec.Containers))
+	for i, c := range d.Spec.Template.Spec.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Image: c.Image, Env: c.Env, Ports: c.Ports}
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              d.Name,
+			Namespace:         d.Namespace,
+			UID:               d.UID,
+			ResourceVersion:   d.ResourceVersion,
+			Generation:        d.Generation,
+			Labels:            d.Labels,
+			OwnerReferences:   d.OwnerReferences,
+			DeletionTimestamp: d.DeletionTimestamp,
+		},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: d.Spec.Replicas,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: d.Spec.Template.Labels, Annotations: d.Spec.Template.Annotations},
+				Spec:       corev1.PodSpec{Containers: containers},
+			},
+		},
+		Status: d.Status,
+	}
 }
 
 // actorFields are the spec fields whose last writer teleop tells: the
