@@ -99,6 +99,8 @@ func TestReconcileDeployment(t *testing.T) {
 
 			assert.Equal(t, before, tt.current, "the current Deployment, a cached object, is never written")
 			assert.Equal(t, tt.wantChanged, desired != nil)
+			assert.Equal(t, patchFor(t, tt.app, tt.current), patchFor(t, tt.app, slimDeployment(tt.current)),
+				"the slim cached copy leads to the same correction")
 			if desired == nil {
 				return
 			}
@@ -167,4 +169,24 @@ func TestReconcileService(t *testing.T) {
 func TestDesiredReplicas(t *testing.T) {
 	assert.Equal(t, int32(1), teleApp("web", withoutReplicas()).Spec.DesiredReplicas())
 	assert.Equal(t, int32(4), teleApp("web", withReplicas(4)).Spec.DesiredReplicas())
+}
+
+// patchFor is the patch teleop sends to make current what app asks, "" for none.
+func patchFor(t *testing.T, app *v1alpha1.TeleApp, current *appsv1.Deployment) string {
+	t.Helper()
+	desired := reconcileDeployment(app, current)
+	if desired == nil {
+		return ""
+	}
+	patch, err := deploymentPatch(current, desired)
+	require.NoError(t, err)
+	return string(patch)
+}
+
+func TestDeploymentPatchIsFencedByTheUID(t *testing.T) {
+	app := teleApp("web")
+	current := ownedDeployment(app, withDeploymentReplicas(7))
+	patch := patchFor(t, app, current)
+	assert.JSONEq(t, `{"metadata":{"uid":"`+string(current.UID)+`"},"spec":{"replicas":3}}`, patch,
+		"only the replicas change, on this Deployment and no namesake")
 }
