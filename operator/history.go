@@ -11,7 +11,7 @@ import (
 
 // recordRevision appends the revision of app's image to status.history when
 // the history does not end with that image yet. Who set the image is read
-// from the managedFields the cache keeps of it (SlimTeleApp), which belong
+// from the managedFields the cache keeps of it (slimTeleApp), which belong
 // to the same version of the TeleApp as its image: no API read.
 func (c *Controller) recordRevision(app *v1alpha1.TeleApp, status *v1alpha1.TeleAppStatus) {
 	if latest := app.Status.LatestRevision(); latest != nil && latest.Image == app.Spec.Image {

@@ -62,7 +62,7 @@ func TestRevisionAuthorComesFromTheCache(t *testing.T) {
 			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:image":{},"f:replicas":{}}}`)},
 		}}
 	})
-	cached, err := SlimTeleApp(app.DeepCopy())
+	cached, err := slimTeleApp(app.DeepCopy())
 	require.NoError(t, err)
 	ready := ownedDeployment(app, rolledOut(3, 3, 3, 3))
 	f := newFixture(t, cached.(*v1alpha1.TeleApp), []runtime.Object{ready})

@@ -275,16 +275,16 @@ var actorFields = []string{"image", "replicas", "restartedAt"}
 
 // NewTeleAppInformers is the factory of the TeleApp cache the operator
 // and the announcer share (namespace "" is every namespace): its TeleApps
-// keep of their managedFields only who set actorFields (SlimTeleApp).
+// keep of their managedFields only who set actorFields (slimTeleApp).
 func NewTeleAppInformers(client versioned.Interface, namespace string, resync time.Duration) teleinformers.SharedInformerFactory {
 	return teleinformers.NewSharedInformerFactoryWithOptions(client, resync,
-		teleinformers.WithNamespace(namespace), teleinformers.WithTransform(SlimTeleApp))
+		teleinformers.WithNamespace(namespace), teleinformers.WithTransform(slimTeleApp))
 }
 
-// SlimTeleApp keeps of a TeleApp's managedFields only who set actorFields
+// slimTeleApp keeps of a TeleApp's managedFields only who set actorFields
 // (actor.Slim): the history and the announcer tell who changed what from
 // the cache, without a read of the API server per change.
-func SlimTeleApp(obj any) (any, error) {
+func slimTeleApp(obj any) (any, error) {
 	if app, ok := obj.(*v1alpha1.TeleApp); ok {
 		app.ManagedFields = actor.Slim(app.ManagedFields, actorFields...)
 	}

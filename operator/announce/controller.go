@@ -313,7 +313,7 @@ func (c *Controller) plan(key cache.ObjectName, app *v1alpha1.TeleApp, prev anno
 }
 
 // actor tells who set the TeleApp's spec field last, from the managedFields
-// the shared TeleApp cache keeps of who set it (operator's SlimTeleApp): no
+// the shared TeleApp cache keeps of who set it (operator's slimTeleApp): no
 // read of the API server per scale or restart announced.
 func actorOf(app *v1alpha1.TeleApp, field string) string {
 	return actor.Of(app.ObjectMeta, "spec", field).By
