@@ -375,6 +375,11 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 		return nil, current, fmt.Errorf("patch for Deployment %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	updated, err := deployments.Patch(ctx, app.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if replacedSinceCached(err) {
+		// Not a failure of the app: the retry decides on the new Deployment
+		// once the cache has it.
+		return nil, current, fmt.Errorf("update Deployment %s/%s: replaced since it was cached: %w", app.Namespace, app.Name, err)
+	}
 	if err != nil {
 		fail, err := classify(fmt.Sprintf("update Deployment %s/%s", app.Namespace, app.Name), err)
 		return fail, current, err
@@ -388,6 +393,14 @@ func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) 
 	}
 	c.log.Info("updated deployment", "teleapp", app.Namespace+"/"+app.Name, "replicas", app.Spec.DesiredReplicas(), "image", app.Spec.Image, "driftCorrected", drift)
 	return nil, updated, nil
+}
+
+// replacedSinceCached reports whether a patch of deploymentPatch was
+// refused for the UID it carries: the Deployment was deleted and created
+// again since it was cached.
+func replacedSinceCached(err error) bool {
+	cause, ok := apierrors.StatusCause(err, metav1.CauseTypeFieldValueInvalid)
+	return ok && cause.Field == "metadata.uid"
 }
 
 // syncService keeps the TeleApp's Service in line with spec.port: created or

@@ -7,7 +7,10 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
@@ -189,4 +192,16 @@ func TestDeploymentPatchIsFencedByTheUID(t *testing.T) {
 	patch := patchFor(t, app, current)
 	assert.JSONEq(t, `{"metadata":{"uid":"`+string(current.UID)+`"},"spec":{"replicas":3}}`, patch,
 		"only the replicas change, on this Deployment and no namesake")
+}
+
+func TestReplacedSinceCached(t *testing.T) {
+	invalid := func(path *field.Path) error {
+		return apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
+			field.ErrorList{field.Invalid(path, "x", "field is immutable")})
+	}
+	assert.True(t, replacedSinceCached(invalid(field.NewPath("metadata", "uid"))))
+	assert.False(t, replacedSinceCached(invalid(field.NewPath("spec", "template", "spec", "containers").Index(0).Child("image"))),
+		"an invalid Deployment is a failure of the app")
+	assert.False(t, replacedSinceCached(apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", nil)))
+	assert.False(t, replacedSinceCached(nil))
 }

@@ -44,6 +44,7 @@ func TestDeploymentPatchRefusesANamesake(t *testing.T) {
 	_, err = deployments.Patch(ctx, "web", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	require.Error(t, err)
 	assert.True(t, apierrors.IsInvalid(err), "refused as a change of the UID: %v", err)
+	assert.True(t, replacedSinceCached(err), "told apart from an invalid Deployment: %v", err)
 
 	got, err := deployments.Get(ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
