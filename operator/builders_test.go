@@ -51,7 +51,7 @@ func withGeneration(g int64) appOption { return func(a *v1alpha1.TeleApp) { a.Ge
 // and pods, as if an earlier sync had written it, its image in the history.
 func withComputedStatus(d *appsv1.Deployment, pods ...*corev1.Pod) appOption {
 	return func(a *v1alpha1.TeleApp) {
-		a.Status = computeStatus(a, d, pods, nil)
+		a.Status = computeStatus(a, d, cached(pods...), nil)
 		a.Status.History = appendRevision(nil, a.Spec.Image, actor.Change{By: "kubectl-create"}, time.Unix(0, 0))
 	}
 }
@@ -156,4 +156,13 @@ func waiting(reason string) podOption {
 
 func terminating() podOption {
 	return func(p *corev1.Pod) { p.DeletionTimestamp = ptr.To(metav1.Now()) }
+}
+
+// cached is what the pod cache holds of pods.
+func cached(pods ...*corev1.Pod) []*podState {
+	states := make([]*podState, len(pods))
+	for i, p := range pods {
+		states[i] = podStateOf(p)
+	}
+	return states
 }

@@ -133,6 +133,10 @@ func NewController(
 		progressingSince: map[cache.ObjectName]time.Time{},
 		progressWaiting:  map[cache.ObjectName]struct{}{},
 	}
+	// The pod cache holds podStates, whatever transform the factory set.
+	if err := podInformer.Informer().SetTransform(cachedPod); err != nil {
+		return nil, fmt.Errorf("pod cache: %w", err)
+	}
 	if err := podInformer.Informer().AddIndexers(cache.Indexers{podsByApp: podAppIndex}); err != nil {
 		return nil, fmt.Errorf("index pods by app: %w", err)
 	}
@@ -147,11 +151,7 @@ func NewController(
 		}},
 		{deploymentInformer.Informer(), c.ownedHandler()},
 		{serviceInformer.Informer(), c.ownedHandler()},
-		{podInformer.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueuePodApp,
-			UpdateFunc: func(_, obj any) { c.enqueuePodApp(obj) },
-			DeleteFunc: c.enqueuePodApp,
-		}},
+		{podInformer.Informer(), c.podHandler()},
 	}
 	for _, h := range handlers {
 		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
@@ -249,15 +249,6 @@ func (c *Controller) ownedHandler() cache.ResourceEventHandler {
 	}
 }
 
-// enqueuePodApp enqueues the TeleApp a pod belongs to, by its name label.
-func (c *Controller) enqueuePodApp(obj any) {
-	if object, ok := metaObject(obj); ok {
-		if name := object.GetLabels()[v1alpha1.LabelName]; name != "" {
-			c.enqueueIfApp(object.GetNamespace(), name)
-		}
-	}
-}
-
 func (c *Controller) enqueueIfApp(namespace, name string) {
 	if _, err := c.teleApps.TeleApps(namespace).Get(name); err == nil {
 		c.queue.Add(cache.ObjectName{Namespace: namespace, Name: name})
@@ -306,36 +297,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		c.queue.AddAfter(key, c.blockedRecheck)
 	}
 	return c.updateStatus(ctx, key, app, deployment, pods, fail)
-}
-
-// podsByApp indexes pods by "<namespace>/<app>", the value of the label
-// teleop selects an app's pods by: a sync reads its app's pods without
-// going through every pod of the namespace.
-const podsByApp = "teleop-app"
-
-func podAppIndex(obj any) ([]string, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, nil
-	}
-	name, ok := pod.Labels[v1alpha1.LabelName]
-	if !ok {
-		return nil, nil
-	}
-	return []string{pod.Namespace + "/" + name}, nil
-}
-
-// podsOf returns the pods of the app key: those selectorLabels selects.
-func (c *Controller) podsOf(key cache.ObjectName) ([]*corev1.Pod, error) {
-	objs, err := c.pods.ByIndex(podsByApp, key.String())
-	if err != nil {
-		return nil, fmt.Errorf("list pods of %s: %w", key, err)
-	}
-	pods := make([]*corev1.Pod, len(objs))
-	for i, obj := range objs {
-		pods[i] = obj.(*corev1.Pod)
-	}
-	return pods, nil
 }
 
 // syncDeployment creates or corrects the TeleApp's Deployment and returns it,
@@ -463,7 +424,7 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 // phases (Ready, Degraded, Failed) are written at once; Pending and
 // Progressing only when progressDue says so, so that a scale or create
 // costs one status write unless its rollout takes long.
-func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) error {
+func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*podState, fail *failure) error {
 	status := computeStatus(app, d, pods, fail)
 	c.recordRevision(app, &status)
 	if !inProgress(status.Phase) {

@@ -77,7 +77,11 @@ func (f *fixture) cache(objects ...runtime.Object) {
 		kind := fmt.Sprintf("%T", obj)
 		indexer, ok := f.indexers[kind[strings.LastIndex(kind, ".")+1:]]
 		require.True(f.t, ok, "no informer for %T", obj)
-		require.NoError(f.t, indexer.Add(obj))
+		var entry any = obj
+		if pod, ok := obj.(*corev1.Pod); ok {
+			entry = podStateOf(pod) // what the pod informer's transform caches
+		}
+		require.NoError(f.t, indexer.Add(entry))
 	}
 }
 
@@ -461,11 +465,40 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(foreignDeployment(other), false) },
 		},
 		{
-			name: "pod of the app, from a tombstone",
+			name:    "pod of the app added",
+			event:   func(f *fixture) { f.controller.podHandler().OnAdd(podStateOf(appPod(app, "web-1")), false) },
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "pod of the app deleted, from a tombstone",
 			event: func(f *fixture) {
-				f.controller.enqueuePodApp(cache.DeletedFinalStateUnknown{Obj: appPod(app, "web-1")})
+				f.controller.podHandler().OnDelete(cache.DeletedFinalStateUnknown{Obj: podStateOf(appPod(app, "web-1"))})
 			},
 			wantKey: []string{"default/web"},
+		},
+		{
+			name: "pod of the app stuck pulling its image",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1", waiting("ContainerCreating"))), podStateOf(appPod(app, "web-1", waiting("ErrImagePull"))))
+			},
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "pod of the app terminating",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1")), podStateOf(appPod(app, "web-1", terminating())))
+			},
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "pod of the app turned Running: the Deployment's status tells",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1", waiting("ContainerCreating"))), podStateOf(appPod(app, "web-1")))
+			},
+		},
+		{
+			name:  "pod of another app",
+			event: func(f *fixture) { f.controller.podHandler().OnAdd(podStateOf(appPod(other, "other-1")), false) },
 		},
 		{
 			name: "resync of an unchanged Deployment",

@@ -223,15 +223,12 @@ func (o *Operator) Run(ctx context.Context) error {
 }
 
 // slimForCache keeps only what the controller reads of cached objects:
-// managedFields go everywhere, a pod is cut down to its identity, labels
-// and container states (its spec alone is several kilobytes), and a
-// Deployment to what teleop sets and reads (slimDeployment).
+// managedFields go everywhere, and a Deployment is cut down to what teleop
+// sets and reads (slimDeployment). Pods are cached as podStates, by the
+// transform the controller sets on their informer (cachedPod).
 func slimForCache(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		return slimPod(o), nil
-	case *appsv1.Deployment:
-		return slimDeployment(o), nil
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		return slimDeployment(d), nil
 	}
 	return stripManagedFields(obj)
 }
@@ -299,34 +296,4 @@ func stripManagedFields(obj any) (any, error) {
 		accessor.GetObjectMeta().SetManagedFields(nil)
 	}
 	return obj, nil
-}
-
-func slimPod(p *corev1.Pod) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:              p.Name,
-			Namespace:         p.Namespace,
-			UID:               p.UID,
-			ResourceVersion:   p.ResourceVersion,
-			Labels:            p.Labels,
-			DeletionTimestamp: p.DeletionTimestamp,
-		},
-		Status: corev1.PodStatus{
-			Phase:                 p.Status.Phase,
-			InitContainerStatuses: slimContainerStatuses(p.Status.InitContainerStatuses),
-			ContainerStatuses:     slimContainerStatuses(p.Status.ContainerStatuses),
-		},
-	}
-}
-
-func slimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.ContainerStatus {
-	var out []corev1.ContainerStatus
-	for _, cs := range statuses {
-		slim := corev1.ContainerStatus{Name: cs.Name, Ready: cs.Ready}
-		if w := cs.State.Waiting; w != nil {
-			slim.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
-		}
-		out = append(out, slim)
-	}
-	return out
 }

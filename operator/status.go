@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -24,16 +23,6 @@ const (
 	deploymentReasonDeadlineExceeded = "ProgressDeadlineExceeded"
 )
 
-// podProblemReasons are container waiting reasons that make a TeleApp
-// Degraded: the pods will not become ready without a change.
-var podProblemReasons = map[string]bool{
-	"ImagePullBackOff":           true,
-	"ErrImagePull":               true,
-	"CrashLoopBackOff":           true,
-	"InvalidImageName":           true,
-	"CreateContainerConfigError": true,
-}
-
 // failure is why a TeleApp's spec cannot be realised (phase Failed).
 type failure struct {
 	Reason  string // CamelCase, used as condition and Event reason
@@ -51,7 +40,7 @@ type verdict struct {
 // is observed yet), the app's pods and a failure to realise it (nil when
 // none). It starts from the current status so unchanged conditions keep their
 // transition times, and never mutates app.
-func computeStatus(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) v1alpha1.TeleAppStatus {
+func computeStatus(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*podState, fail *failure) v1alpha1.TeleAppStatus {
 	status := *app.Status.DeepCopy()
 	status.ObservedGeneration = app.Generation
 	status.Selector = podSelector(app)
@@ -69,7 +58,7 @@ func computeStatus(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.P
 }
 
 // judge applies the phase rules, most severe first.
-func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail *failure) verdict {
+func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*podState, fail *failure) verdict {
 	if fail != nil {
 		return verdict{Phase: v1alpha1.PhaseFailed, Reason: fail.Reason, Message: fail.Message}
 	}
@@ -99,33 +88,18 @@ func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*corev1.Pod, fail
 // podProblem returns the first (by pod name) container waiting reason that
 // makes the app Degraded, the pod it was seen on, and how many other pods
 // have such a problem.
-func podProblem(pods []*corev1.Pod) (reason, pod string, others int) {
+func podProblem(pods []*podState) (reason, pod string, others int) {
 	found := 0
 	for _, p := range pods {
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		r := waitingProblem(p)
-		if r == "" {
+		if p.deleting || p.problem == "" {
 			continue
 		}
 		found++
-		if pod == "" || p.Name < pod {
-			reason, pod = r, p.Name
+		if pod == "" || p.name < pod {
+			reason, pod = p.problem, p.name
 		}
 	}
 	return reason, pod, max(found-1, 0)
-}
-
-func waitingProblem(p *corev1.Pod) string {
-	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, cs := range statuses {
-			if w := cs.State.Waiting; w != nil && podProblemReasons[w.Reason] {
-				return w.Reason
-			}
-		}
-	}
-	return ""
 }
 
 func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {

@@ -112,7 +112,7 @@ func TestComputeStatusPhase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.app.DeepCopy()
-			status := computeStatus(tt.app, tt.deployment, tt.pods, tt.fail)
+			status := computeStatus(tt.app, tt.deployment, cached(tt.pods...), tt.fail)
 
 			assert.Equal(t, before, tt.app, "computeStatus must not mutate the app")
 			assert.Equal(t, tt.wantPhase, status.Phase)
@@ -163,7 +163,7 @@ func TestComputeStatusIsStable(t *testing.T) {
 
 	assert.Equal(t, app.Status, again, "recomputing an unchanged status must yield it unchanged (no status writes)")
 
-	degraded := computeStatus(app, d, []*corev1.Pod{appPod(app, "web-a", waiting("ErrImagePull"))}, nil)
+	degraded := computeStatus(app, d, cached(appPod(app, "web-a", waiting("ErrImagePull"))), nil)
 	ready := meta.FindStatusCondition(degraded.Conditions, v1alpha1.ConditionReady)
 	assert.True(t, ready.LastTransitionTime.After(past.Time), "a condition that flips gets a new transition time")
 }

@@ -202,17 +202,17 @@ func runTeleop(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, binary,
 		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
 		return err
 	}, w.deploymentsWith(b, n, scaledReplicas), w.teleAppsReady(b, n, func(string) int32 { return scaledReplicas }))
-	profiles.heap(b)
+	profiles.heap(b, "run")
 	cost := teleopCost{peak: proc.Memory(b), cpu: proc.CPU(b) - cpuBefore}
 	proc.Stop(b)
 
-	cost.restart = restart(b, w, tele, binary, args, namespace, n)
+	cost.restart = restart(b, w, tele, profiles, binary, args, namespace, n)
 	return s, cost
 }
 
 // restart scales every hundredth app while teleop is down, starts teleop
 // again and measures until every status is right.
-func restart(b *testing.B, w *watched, tele versioned.Interface, binary string, args []string, namespace string, n int) restartResult {
+func restart(b *testing.B, w *watched, tele versioned.Interface, profiles *profiler, binary string, args []string, namespace string, n int) restartResult {
 	ctx := context.Background()
 	r := restartResult{changed: max(1, n/100)}
 	changed := map[string]bool{}
@@ -232,6 +232,7 @@ func restart(b *testing.B, w *watched, tele versioned.Interface, binary string, 
 	})
 	statusBefore, metadataBefore := w.writes.ByName(statusWrites), w.writes.ByName(metadataWrites)
 	proc := benchkit.StartTeleop(b, binary, args...)
+	profiles.cpu(b, "restart")
 	r.synced = proc.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
 	r.allRight = allRight.Wait(b, "every status right after the restart", proc.Started(), phaseTimeout)
 	time.Sleep(5 * time.Second) // room for a late storm to show
@@ -246,6 +247,7 @@ func restart(b *testing.B, w *watched, tele versioned.Interface, binary string, 
 		}
 	}
 	r.peak = proc.Memory(b)
+	profiles.heap(b, "restart")
 	proc.Stop(b)
 	if r.storm > 0 {
 		b.Errorf("status storm after the restart: %d status writes to TeleApps that had not changed", r.storm)

@@ -17,7 +17,8 @@ const envProfileSeconds = "TELEOP_BENCH_PROFILE_SECONDS"
 
 // profiler takes teleop's profiles through its --pprof-addr when
 // TELEOP_BENCH_PROFILES names a directory: a CPU profile from the start of
-// each phase, and the heap at the end of the run, for `go tool pprof`.
+// each phase and of the restart, and the heap at the end of the run and of
+// the restart, for `go tool pprof`.
 type profiler struct {
 	dir, run, addr string
 	seconds        int
@@ -52,9 +53,9 @@ func (p *profiler) cpu(b *testing.B, phase string) {
 }
 
 // heap writes the live heap now.
-func (p *profiler) heap(b *testing.B) {
+func (p *profiler) heap(b *testing.B, when string) {
 	if p.addr != "" {
-		p.fetch(b, "heap?gc=1", "heap")
+		p.fetch(b, "heap?gc=1", when+"-heap")
 	}
 }
 
