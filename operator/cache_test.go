@@ -57,23 +57,53 @@ func TestCachedPod(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestSlimForCache(t *testing.T) {
+func TestCachedDeployment(t *testing.T) {
 	app := teleApp("web")
-	d := ownedDeployment(app, rolledOut(3, 3, 2, 2))
-	d.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}
-	obj, err := slimForCache(d.DeepCopy())
-	require.NoError(t, err)
-	slim := obj.(*appsv1.Deployment)
-	assert.Nil(t, slim.Spec.Selector, "what teleop does not read is dropped")
-	assert.Empty(t, slim.ManagedFields)
-	assert.Equal(t, judge(app, d, nil, nil), judge(app, slim, nil, nil), "the status rules see the same in a slim Deployment")
-	again, err := slimForCache(slim.DeepCopy())
-	require.NoError(t, err)
-	assert.Equal(t, slim, again, "slimming is idempotent")
+	tests := []struct {
+		name       string
+		deployment *appsv1.Deployment
+	}{
+		{name: "rolled out", deployment: ownedDeployment(app, rolledOut(3, 3, 3, 3))},
+		{name: "rolling out", deployment: ownedDeployment(app, withDeploymentGeneration(2), rolledOut(3, 1, 2, 2))},
+		{name: "rollout gave up", deployment: ownedDeployment(app, rolledOut(3, 1, 2, 2), withProgressDeadlineExceeded())},
+		{name: "labels set by hand", deployment: ownedDeployment(app, func(d *appsv1.Deployment) { d.Labels["team"] = "web" })},
+		{name: "not teleop's", deployment: foreignDeployment(app)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			full := tt.deployment
+			full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}
+			full.Status.Conditions = append(full.Status.Conditions, appsv1.DeploymentCondition{
+				Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability.",
+			})
+			before := full.DeepCopy()
 
+			obj, err := cachedDeployment(full)
+			require.NoError(t, err)
+			state := obj.(*deploymentState)
+			cached := state.deployment()
+
+			assert.Equal(t, before, full, "the decoded Deployment is not written")
+			assert.Nil(t, cached.Spec.Selector, "what teleop does not read is dropped")
+			assert.Empty(t, cached.ManagedFields)
+			assert.Equal(t, judge(app, full, nil, nil), judge(app, cached, nil, nil), "the status rules see the same in the cached Deployment")
+			assert.Equal(t, metav1.IsControlledBy(full, app), metav1.IsControlledBy(cached, app))
+			key, err := cache.MetaNamespaceKeyFunc(state)
+			require.NoError(t, err)
+			assert.Equal(t, testNamespace+"/web", key, "the cache keys a deploymentState as it keys the Deployment")
+			again, err := cachedDeployment(state)
+			require.NoError(t, err)
+			assert.Same(t, state, again, "a deploymentState the cache hands back stays as it is")
+		})
+	}
+	_, err := cachedDeployment(appPod(app, "web-1"))
+	assert.Error(t, err)
+}
+
+func TestStripManagedFields(t *testing.T) {
 	service := ownedService(teleApp("web", withPort(8080)))
 	service.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "teleop"}}
-	obj, err = slimForCache(service.DeepCopy())
+	obj, err := stripManagedFields(service.DeepCopy())
 	require.NoError(t, err)
 	service.ManagedFields = nil
 	assert.Equal(t, service, obj, "other objects lose only their managedFields")

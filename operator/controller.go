@@ -20,7 +20,6 @@ import (
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -42,9 +41,9 @@ type Controller struct {
 	teleClient versioned.Interface
 
 	teleApps    listers.TeleAppLister
-	deployments appslisters.DeploymentLister
+	deployments cache.Indexer // of deploymentStates
 	services    corelisters.ServiceLister
-	pods        cache.Indexer // indexed by app (podsByApp)
+	pods        cache.Indexer // of podStates, indexed by app (podsByApp)
 	synced      []cache.InformerSynced
 
 	queue          workqueue.TypedRateLimitingInterface[cache.ObjectName]
@@ -109,7 +108,7 @@ func NewController(
 		kubeClient:  kubeClient,
 		teleClient:  teleClient,
 		teleApps:    teleAppInformer.Lister(),
-		deployments: deploymentInformer.Lister(),
+		deployments: deploymentInformer.Informer().GetIndexer(),
 		services:    serviceInformer.Lister(),
 		pods:        podInformer.Informer().GetIndexer(),
 		synced: []cache.InformerSynced{
@@ -133,7 +132,11 @@ func NewController(
 		progressingSince: map[cache.ObjectName]time.Time{},
 		progressWaiting:  map[cache.ObjectName]struct{}{},
 	}
-	// The pod cache holds podStates, whatever transform the factory set.
+	// The Deployment and pod caches hold what the controller reads of them,
+	// whatever transform the factory set.
+	if err := deploymentInformer.Informer().SetTransform(cachedDeployment); err != nil {
+		return nil, fmt.Errorf("deployment cache: %w", err)
+	}
 	if err := podInformer.Informer().SetTransform(cachedPod); err != nil {
 		return nil, fmt.Errorf("pod cache: %w", err)
 	}
@@ -303,7 +306,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 // or the failure that prevents it.
 func (c *Controller) syncDeployment(ctx context.Context, app *v1alpha1.TeleApp) (*failure, *appsv1.Deployment, error) {
 	deployments := c.kubeClient.AppsV1().Deployments(app.Namespace)
-	current, err := c.deployments.Deployments(app.Namespace).Get(app.Name)
+	current, err := c.cachedDeploymentOf(app.Namespace, app.Name)
 	if apierrors.IsNotFound(err) {
 		created, err := deployments.Create(ctx, newDeployment(app), metav1.CreateOptions{})
 		switch {

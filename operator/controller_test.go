@@ -77,9 +77,12 @@ func (f *fixture) cache(objects ...runtime.Object) {
 		kind := fmt.Sprintf("%T", obj)
 		indexer, ok := f.indexers[kind[strings.LastIndex(kind, ".")+1:]]
 		require.True(f.t, ok, "no informer for %T", obj)
-		var entry any = obj
-		if pod, ok := obj.(*corev1.Pod); ok {
-			entry = podStateOf(pod) // what the pod informer's transform caches
+		var entry any = obj // what the informers' transforms cache
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			entry = deploymentStateOf(o)
+		case *corev1.Pod:
+			entry = podStateOf(o)
 		}
 		require.NoError(f.t, indexer.Add(entry))
 	}
@@ -444,12 +447,12 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 	}{
 		{
 			name:    "owned Deployment changed",
-			event:   func(f *fixture) { f.controller.ownedHandler().OnAdd(ownedDeployment(app), false) },
+			event:   func(f *fixture) { f.controller.ownedHandler().OnAdd(deploymentStateOf(ownedDeployment(app)), false) },
 			wantKey: []string{"default/web"},
 		},
 		{
 			name:    "foreign Deployment of an app's name deleted",
-			event:   func(f *fixture) { f.controller.ownedHandler().OnDelete(foreignDeployment(app)) },
+			event:   func(f *fixture) { f.controller.ownedHandler().OnDelete(deploymentStateOf(foreignDeployment(app))) },
 			wantKey: []string{"default/web"},
 		},
 		{
@@ -457,12 +460,12 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			event: func(f *fixture) {
 				d := foreignDeployment(app)
 				d.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(other, appsv1.SchemeGroupVersion.WithKind("Other"))}
-				f.controller.ownedHandler().OnAdd(d, false)
+				f.controller.ownedHandler().OnAdd(deploymentStateOf(d), false)
 			},
 		},
 		{
 			name:  "unrelated Deployment without an app",
-			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(foreignDeployment(other), false) },
+			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(deploymentStateOf(foreignDeployment(other)), false) },
 		},
 		{
 			name:    "pod of the app added",
@@ -503,7 +506,7 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 		{
 			name: "resync of an unchanged Deployment",
 			event: func(f *fixture) {
-				d := ownedDeployment(app)
+				d := deploymentStateOf(ownedDeployment(app))
 				f.controller.ownedHandler().OnUpdate(d, d)
 			},
 		},

@@ -102,8 +102,8 @@ func TestReconcileDeployment(t *testing.T) {
 
 			assert.Equal(t, before, tt.current, "the current Deployment, a cached object, is never written")
 			assert.Equal(t, tt.wantChanged, desired != nil)
-			assert.Equal(t, patchFor(t, tt.app, tt.current), patchFor(t, tt.app, slimDeployment(tt.current)),
-				"the slim cached copy leads to the same correction")
+			assert.Equal(t, patchFor(t, tt.app, tt.current), patchFor(t, tt.app, deploymentStateOf(tt.current).deployment()),
+				"the cached state leads to the same correction")
 			if desired == nil {
 				return
 			}

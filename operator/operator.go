@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -181,9 +180,10 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		// Only what teleop labels: a cluster's other Deployments, Services and
 		// pods would cost memory for nothing. Objects of an app's name that
 		// are not in this cache are found with a live read when a create
-		// reports that they exist.
+		// reports that they exist. The controller keeps Deployments and
+		// pods as states of its own (cachedDeployment, cachedPod).
 		kubeFactory: kubeinformers.NewSharedInformerFactoryWithOptions(clients.Kube, opts.Resync,
-			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(slimForCache),
+			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(stripManagedFields),
 			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 				lo.LabelSelector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}).String()
 			})),
@@ -220,50 +220,6 @@ func (o *Operator) Run(ctx context.Context) error {
 	defer o.kubeFactory.Shutdown()
 	defer o.teleFactory.Shutdown()
 	return o.controller.Run(ctx, o.opts.Workers)
-}
-
-// slimForCache keeps only what the controller reads of cached objects:
-// managedFields go everywhere, and a Deployment is cut down to what teleop
-// sets and reads (slimDeployment). Pods are cached as podStates, by the
-// transform the controller sets on their informer (cachedPod).
-func slimForCache(obj any) (any, error) {
-	if d, ok := obj.(*appsv1.Deployment); ok {
-		return slimDeployment(d), nil
-	}
-	return stripManagedFields(obj)
-}
-
-// slimDeployment keeps of a Deployment its identity, labels and owners,
-// the replicas, the pod template's labels and annotations, the name, image,
-// env and ports of its containers, and the status. The selector, the
-// strategy and the fields the API server defaulted stay on the server only:
-// teleop corrects a Deployment with a patch of what it changes
-// (deploymentPatch), never by writing back a whole cached copy.
-func slimDeployment(d *appsv1.Deployment) *appsv1.Deployment {
-	containers := make([]corev1.Container, len(d.Spec.Template.Spec.Containers))
-	for i, c := range d.Spec.Template.Spec.Containers {
-		containers[i] = corev1.Container{Name: c.Name, Image: c.Image, Env: c.Env, Ports: c.Ports}
-	}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:              d.Name,
-			Namespace:         d.Namespace,
-			UID:               d.UID,
-			ResourceVersion:   d.ResourceVersion,
-			Generation:        d.Generation,
-			Labels:            d.Labels,
-			OwnerReferences:   d.OwnerReferences,
-			DeletionTimestamp: d.DeletionTimestamp,
-		},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: d.Spec.Replicas,
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: d.Spec.Template.Labels, Annotations: d.Spec.Template.Annotations},
-				Spec:       corev1.PodSpec{Containers: containers},
-			},
-		},
-		Status: d.Status,
-	}
 }
 
 // actorFields are the spec fields whose last writer teleop tells: the

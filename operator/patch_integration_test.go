@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,15 +29,14 @@ func TestDeploymentPatchRefusesANamesake(t *testing.T) {
 
 	created, err := deployments.Create(ctx, newDeployment(app), metav1.CreateOptions{})
 	require.NoError(t, err)
-	cached, err := slimForCache(created.DeepCopy())
-	require.NoError(t, err)
+	cached := deploymentStateOf(created)
 	require.NoError(t, deployments.Delete(ctx, "web", metav1.DeleteOptions{}))
 	namesake, err := deployments.Create(ctx, newDeployment(app), metav1.CreateOptions{})
 	require.NoError(t, err)
 
 	scaled := app.DeepCopy()
 	scaled.Spec.Replicas = ptr.To[int32](5)
-	current := cached.(*appsv1.Deployment)
+	current := cached.deployment()
 	patch, err := deploymentPatch(current, reconcileDeployment(scaled, current))
 	require.NoError(t, err)
 	_, err = deployments.Patch(ctx, "web", types.StrategicMergePatchType, patch, metav1.PatchOptions{})

@@ -204,6 +204,7 @@ func runTeleop(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, binary,
 	}, w.deploymentsWith(b, n, scaledReplicas), w.teleAppsReady(b, n, func(string) int32 { return scaledReplicas }))
 	profiles.heap(b, "run")
 	cost := teleopCost{peak: proc.Memory(b), cpu: proc.CPU(b) - cpuBefore}
+	profiles.wait()
 	proc.Stop(b)
 
 	cost.restart = restart(b, w, tele, profiles, binary, args, namespace, n)
@@ -248,6 +249,7 @@ func restart(b *testing.B, w *watched, tele versioned.Interface, profiles *profi
 	}
 	r.peak = proc.Memory(b)
 	profiles.heap(b, "restart")
+	profiles.wait()
 	proc.Stop(b)
 	if r.storm > 0 {
 		b.Errorf("status storm after the restart: %d status writes to TeleApps that had not changed", r.storm)

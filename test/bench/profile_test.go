@@ -40,7 +40,6 @@ func newProfiler(b *testing.B, run string) *profiler {
 	}
 	p.addr = l.Addr().String()
 	l.Close()
-	b.Cleanup(p.wg.Wait)
 	return p
 }
 
@@ -58,6 +57,10 @@ func (p *profiler) heap(b *testing.B, when string) {
 		p.fetch(b, "heap?gc=1", when+"-heap")
 	}
 }
+
+// wait lets the CPU profiles under way end: stopping teleop would cut
+// them off.
+func (p *profiler) wait() { p.wg.Wait() }
 
 func (p *profiler) fetch(b *testing.B, query, name string) {
 	// A CPU profile answers only after its seconds: the timeout leaves room
