@@ -464,8 +464,10 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			},
 		},
 		{
-			name:  "unrelated Deployment without an app",
-			event: func(f *fixture) { f.controller.ownedHandler().OnAdd(deploymentStateOf(foreignDeployment(other)), false) },
+			name: "unrelated Deployment without an app",
+			event: func(f *fixture) {
+				f.controller.ownedHandler().OnAdd(deploymentStateOf(foreignDeployment(other)), false)
+			},
 		},
 		{
 			name:    "pod of the app added",
