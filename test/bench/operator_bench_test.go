@@ -69,13 +69,15 @@ type teleopCost struct {
 }
 
 // restartResult: teleop is stopped, 1% of the apps are scaled, teleop
-// starts again; how long until its caches are synced and until every
-// status is right, and the writes to the apps that did not change: status
-// writes (a storm if any) and the announcer's records of notices it still
-// owed from before the stop (Telegram's pace leaves it behind a burst).
+// starts again; how long until its caches are synced, until the changed
+// apps' Deployments have their new replicas (teleop's writes) and have
+// rolled them out (the cluster's work), and until every status is right;
+// and the writes to the apps that did not change: status writes (a storm
+// if any) and the announcer's records of notices it still owed from before
+// the stop (Telegram's pace leaves it behind a burst).
 type restartResult struct {
-	synced, allRight time.Duration
-	changed, storm   int
+	synced, scaled, rolledOut, allRight time.Duration
+	changed, storm                      int
 	announcerRecords int
 	peak             benchkit.Memory
 }
@@ -226,6 +228,8 @@ func restart(b *testing.B, w *watched, tele versioned.Interface, profiles *profi
 		}
 		return scaledReplicas
 	}
+	scaled := w.deploymentsWith(b, r.changed, restartReplicas)
+	rolledOut := w.deploymentsAvailable(b, r.changed, restartReplicas)
 	allRight := w.teleAppsReady(b, n, want)
 	benchkit.Burst(b, r.changed, func(i int) error {
 		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i*100), types.MergePatchType, replicasPatch(restartReplicas), metav1.PatchOptions{})
@@ -235,6 +239,8 @@ func restart(b *testing.B, w *watched, tele versioned.Interface, profiles *profi
 	proc := benchkit.StartTeleop(b, binary, args...)
 	profiles.cpu(b, "restart")
 	r.synced = proc.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
+	r.scaled = scaled.Wait(b, "the changed apps' Deployments scaled after the restart", proc.Started(), phaseTimeout)
+	r.rolledOut = rolledOut.Wait(b, "the changed apps' Deployments rolled out after the restart", proc.Started(), phaseTimeout)
 	r.allRight = allRight.Wait(b, "every status right after the restart", proc.Started(), phaseTimeout)
 	time.Sleep(5 * time.Second) // room for a late storm to show
 	for name, count := range benchkit.Since(w.writes.ByName(statusWrites), statusBefore) {
