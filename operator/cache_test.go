@@ -45,12 +45,7 @@ func TestCachedPod(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, &tt.want, obj)
 
-			key, err := cache.MetaNamespaceKeyFunc(obj)
-			require.NoError(t, err)
-			assert.Equal(t, testNamespace+"/web-1", key, "the cache keys a podState as it keys the pod")
-			again, err := cachedPod(obj)
-			require.NoError(t, err)
-			assert.Same(t, obj, again, "a podState the cache hands back stays as it is")
+			assertCachedAs(t, cachedPod, obj, testNamespace+"/web-1")
 		})
 	}
 	_, err := cachedPod(ownedDeployment(app))
@@ -88,16 +83,23 @@ func TestCachedDeployment(t *testing.T) {
 			assert.Empty(t, cached.ManagedFields)
 			assert.Equal(t, judge(app, full, nil, nil), judge(app, cached, nil, nil), "the status rules see the same in the cached Deployment")
 			assert.Equal(t, metav1.IsControlledBy(full, app), metav1.IsControlledBy(cached, app))
-			key, err := cache.MetaNamespaceKeyFunc(state)
-			require.NoError(t, err)
-			assert.Equal(t, testNamespace+"/web", key, "the cache keys a deploymentState as it keys the Deployment")
-			again, err := cachedDeployment(state)
-			require.NoError(t, err)
-			assert.Same(t, state, again, "a deploymentState the cache hands back stays as it is")
+			assertCachedAs(t, cachedDeployment, state, testNamespace+"/web")
 		})
 	}
 	_, err := cachedDeployment(appPod(app, "web-1"))
 	assert.Error(t, err)
+}
+
+// assertCachedAs checks that the cache keys a state as it keys the object
+// it came from, and that the transform leaves a state as it is.
+func assertCachedAs(t *testing.T, transform cache.TransformFunc, state any, wantKey string) {
+	t.Helper()
+	key, err := cache.MetaNamespaceKeyFunc(state)
+	require.NoError(t, err)
+	assert.Equal(t, wantKey, key, "keyed as the object it came from")
+	again, err := transform(state)
+	require.NoError(t, err)
+	assert.Same(t, state, again, "a state the cache hands back stays as it is")
 }
 
 func TestStripManagedFields(t *testing.T) {

@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"fmt"
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,17 +32,8 @@ type containerState struct {
 	ports       []corev1.ContainerPort
 }
 
-// cachedDeployment is the Deployment informer's transform. The cache may
-// hand back what it already holds, so a deploymentState stays as it is.
-func cachedDeployment(obj any) (any, error) {
-	switch d := obj.(type) {
-	case *appsv1.Deployment:
-		return deploymentStateOf(d), nil
-	case *deploymentState:
-		return d, nil
-	}
-	return nil, fmt.Errorf("deployment cache: unexpected object of type %T", obj)
-}
+// cachedDeployment is the Deployment informer's transform.
+var cachedDeployment = cachedAs(deploymentStateOf)
 
 func deploymentStateOf(d *appsv1.Deployment) *deploymentState {
 	containers := make([]containerState, len(d.Spec.Template.Spec.Containers))

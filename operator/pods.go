@@ -38,18 +38,8 @@ var podProblemReasons = map[string]bool{
 	"CreateContainerConfigError": true,
 }
 
-// cachedPod is the pod informer's transform: a pod becomes its podState.
-// The cache may hand back what it already holds, so a podState stays as
-// it is.
-func cachedPod(obj any) (any, error) {
-	switch p := obj.(type) {
-	case *corev1.Pod:
-		return podStateOf(p), nil
-	case *podState:
-		return p, nil
-	}
-	return nil, fmt.Errorf("pod cache: unexpected object of type %T", obj)
-}
+// cachedPod is the pod informer's transform.
+var cachedPod = cachedAs(podStateOf)
 
 func podStateOf(p *corev1.Pod) *podState {
 	return &podState{
