@@ -103,7 +103,7 @@ func (s *deploymentState) deployment() *appsv1.Deployment {
 	}
 }
 
-// cachedDeploymentOf returns the cached Deployment of the app key, or a
+// cachedDeploymentOf returns the cached Deployment namespace/name, or a
 // NotFound error.
 func (c *Controller) cachedDeploymentOf(namespace, name string) (*appsv1.Deployment, error) {
 	obj, exists, err := c.deployments.GetByKey(namespace + "/" + name)

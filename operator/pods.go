@@ -82,10 +82,10 @@ func (c *Controller) podHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueuePodApp,
 		UpdateFunc: func(old, obj any) {
-			before, ok1 := old.(*podState)
-			after, ok2 := obj.(*podState)
-			if !ok1 || !ok2 || *before != *after {
-				c.enqueuePodApp(obj)
+			before, wasState := old.(*podState)
+			after, isState := obj.(*podState)
+			if !wasState || !isState || *before != *after {
+				c.enqueuePodApp(obj) // reports what is not a podState
 			}
 		},
 		DeleteFunc: c.enqueuePodApp,
