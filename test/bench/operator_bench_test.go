@@ -78,8 +78,8 @@ type teleopCost struct {
 type restartResult struct {
 	synced, scaled, rolledOut, allRight time.Duration
 	changed, storm                      int
-	announcerRecords int
-	peak             benchkit.Memory
+	announcerRecords                    int
+	peak                                benchkit.Memory
 }
 
 // BenchmarkOperator runs once (use -benchtime=1x): TELEOP_BENCH_PAIRS pairs
