@@ -41,7 +41,7 @@ func deploymentStateOf(d *appsv1.Deployment) *deploymentState {
 		containers[i] = containerState{name: c.Name, image: c.Image, env: c.Env, ports: c.Ports}
 	}
 	podLabels := d.Spec.Template.Labels
-	if maps.Equal(podLabels, d.Labels) && podLabels != nil {
+	if maps.Equal(podLabels, d.Labels) {
 		podLabels = d.Labels // one map for both: cached maps are never written (mergeLabels)
 	}
 	status := d.Status

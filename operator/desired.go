@@ -108,8 +108,8 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) *app
 }
 
 // deploymentPatch is the strategic merge patch that turns current into
-// desired: only what teleop changes, so the fields a slim cached copy
-// lacks, and those others set, stay as they are, and the controller
+// desired: only what teleop changes, so the fields its cached state
+// (deploymentState) lacks, and those others set, stay as they are, and the controller
 // manager's status writes cause no conflicts. It also names current's UID,
 // which a patch cannot change: a Deployment deleted and created again since
 // current was read refuses it.

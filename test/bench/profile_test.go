@@ -17,8 +17,8 @@ const envProfileSeconds = "TELEOP_BENCH_PROFILE_SECONDS"
 
 // profiler takes teleop's profiles through its --pprof-addr when
 // TELEOP_BENCH_PROFILES names a directory: a CPU profile from the start of
-// each phase and of the restart, and the heap at the end of the run and of
-// the restart, for `go tool pprof`.
+// each phase and from when the restarted teleop's caches are synced, and
+// the heap at the end of the run and of the restart, for `go tool pprof`.
 type profiler struct {
 	dir, run, addr string
 	seconds        int
