@@ -21,10 +21,8 @@ import (
 
 	"github.com/teleop/teleop/operator"
 	"github.com/teleop/teleop/operator/api/v1alpha1"
-	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/test/benchkit"
 	"github.com/teleop/teleop/test/cluster"
-	"github.com/teleop/teleop/test/telegramemu"
 )
 
 const (
@@ -66,20 +64,6 @@ type teleopCost struct {
 	peak    benchkit.Memory // at the end of the scale phase
 	cpu     time.Duration   // over the create and scale phases
 	restart restartResult
-}
-
-// restartResult: teleop is stopped, 1% of the apps are scaled, teleop
-// starts again; how long until its caches are synced, until the changed
-// apps' Deployments have their new replicas (teleop's writes) and have
-// rolled them out (the cluster's work), and until every status is right;
-// and the writes to the apps that did not change: status writes (a storm
-// if any) and the announcer's records of notices it still owed from before
-// the stop (Telegram's pace leaves it behind a burst).
-type restartResult struct {
-	synced, scaled, rolledOut, allRight time.Duration
-	changed, storm                      int
-	announcerRecords                    int
-	peak                                benchkit.Memory
 }
 
 // BenchmarkOperator runs once (use -benchtime=1x): TELEOP_BENCH_PAIRS pairs
@@ -164,103 +148,31 @@ func runFloor(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, namespac
 	return s
 }
 
-// runTeleop runs `teleop run` as shipped (the bot on the emulator, leader
-// election, the announcer telling notifyChats, the conversation state in
-// the cluster) and has the same writers create and scale TeleApps, waiting
-// each time until every status says Ready. Then it restarts teleop with 1%
-// of the apps changed while it was down.
+// runTeleop runs `teleop run` as shipped and has the same writers create
+// and scale TeleApps, waiting each time until every status says Ready.
+// Then it restarts teleop with 1% of the apps changed while it was down.
 func runTeleop(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, binary, namespace string, n int) (side, teleopCost) {
 	ctx := context.Background()
-	cfg := budget.Apply(c.RESTConfig())
-	kube, tele := kubernetes.NewForConfigOrDie(cfg), versioned.NewForConfigOrDie(cfg)
-	createNamespace(b, kube, namespace)
-	createNamespace(b, kube, namespace+"-system")
-	w := watch(b, c, namespace)
-	defer w.writes.Stop()
-	emu := telegramemu.New(b, telegramemu.Options{})
-	profiles := newProfiler(b, namespace)
-	args := []string{
-		"--kubeconfig", c.Kubeconfig,
-		"--namespace", namespace + "-system",
-		"--telegram-api-endpoint", emu.Endpoint(),
-		"--telegram-token", emu.Token(),
-		"--leader-elect",
-		"--notify-chats", notifyChats,
-		"--metrics-addr", "127.0.0.1:0",
-		"--health-addr", "127.0.0.1:0",
-		"--pprof-addr", profiles.addr,
-	}
-	proc := benchkit.StartTeleop(b, binary, args...)
+	t := newTeleopUnderTest(b, c, budget, binary, namespace)
+	defer t.w.writes.Stop()
+	proc := t.start(b)
 	cpuBefore := proc.CPU(b)
 
 	var s side
-	profiles.cpu(b, "create")
-	s.create = w.phase(b, n, func(i int) error {
-		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, teleApp(appName(i), initialReplicas), metav1.CreateOptions{})
+	t.profiles.cpu(b, "create")
+	s.create = t.createApps(b, n, initialReplicas)
+	t.profiles.cpu(b, "scale")
+	s.scale = t.w.phase(b, n, func(i int) error {
+		_, err := t.tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
 		return err
-	}, w.deploymentsWith(b, n, initialReplicas), w.teleAppsReady(b, n, func(string) int32 { return initialReplicas }))
-	profiles.cpu(b, "scale")
-	s.scale = w.phase(b, n, func(i int) error {
-		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
-		return err
-	}, w.deploymentsWith(b, n, scaledReplicas), w.teleAppsReady(b, n, func(string) int32 { return scaledReplicas }))
-	profiles.heap(b, "run")
+	}, t.w.deploymentsWith(b, n, scaledReplicas), t.w.teleAppsReady(b, n, func(string) int32 { return scaledReplicas }))
+	t.profiles.heap(b, "run")
 	cost := teleopCost{peak: proc.Memory(b), cpu: proc.CPU(b) - cpuBefore}
-	profiles.wait()
+	t.profiles.wait()
 	proc.Stop(b)
 
-	cost.restart = restart(b, w, tele, profiles, binary, args, namespace, n)
+	cost.restart = t.restart(b, n, "restart", scaledReplicas, restartReplicas)
 	return s, cost
-}
-
-// restart scales every hundredth app while teleop is down, starts teleop
-// again and measures until every status is right.
-func restart(b *testing.B, w *watched, tele versioned.Interface, profiles *profiler, binary string, args []string, namespace string, n int) restartResult {
-	ctx := context.Background()
-	r := restartResult{changed: max(1, n/100)}
-	changed := map[string]bool{}
-	for i := range r.changed {
-		changed[appName(i*100)] = true
-	}
-	want := func(name string) int32 {
-		if changed[name] {
-			return restartReplicas
-		}
-		return scaledReplicas
-	}
-	scaled := w.deploymentsWith(b, r.changed, restartReplicas)
-	rolledOut := w.deploymentsAvailable(b, r.changed, restartReplicas)
-	allRight := w.teleAppsReady(b, n, want)
-	benchkit.Burst(b, r.changed, func(i int) error {
-		_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i*100), types.MergePatchType, replicasPatch(restartReplicas), metav1.PatchOptions{})
-		return err
-	})
-	statusBefore, metadataBefore := w.writes.ByName(statusWrites), w.writes.ByName(metadataWrites)
-	proc := benchkit.StartTeleop(b, binary, args...)
-	profiles.cpu(b, "restart")
-	r.synced = proc.WaitLog(b, benchkit.LogCachesSynced, time.Minute)
-	r.scaled = scaled.Wait(b, "the changed apps' Deployments scaled after the restart", proc.Started(), phaseTimeout)
-	r.rolledOut = rolledOut.Wait(b, "the changed apps' Deployments rolled out after the restart", proc.Started(), phaseTimeout)
-	r.allRight = allRight.Wait(b, "every status right after the restart", proc.Started(), phaseTimeout)
-	time.Sleep(5 * time.Second) // room for a late storm to show
-	for name, count := range benchkit.Since(w.writes.ByName(statusWrites), statusBefore) {
-		if !changed[name] {
-			r.storm += count
-		}
-	}
-	for name, count := range benchkit.Since(w.writes.ByName(metadataWrites), metadataBefore) {
-		if !changed[name] {
-			r.announcerRecords += count
-		}
-	}
-	r.peak = proc.Memory(b)
-	profiles.heap(b, "restart")
-	profiles.wait()
-	proc.Stop(b)
-	if r.storm > 0 {
-		b.Errorf("status storm after the restart: %d status writes to TeleApps that had not changed", r.storm)
-	}
-	return r
 }
 
 func appName(i int) string { return fmt.Sprintf("app-%05d", i) }

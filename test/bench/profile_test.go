@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +19,7 @@ const envProfileSeconds = "TELEOP_BENCH_PROFILE_SECONDS"
 
 // profiler takes teleop's profiles through its --pprof-addr when
 // TELEOP_BENCH_PROFILES names a directory: a CPU profile from the start of
-// each phase and from when the restarted teleop's caches are synced, and
+// each phase and from the start of the restarted process, and
 // the heap at the end of the run and of the restart, for `go tool pprof`.
 type profiler struct {
 	dir, run, addr string
@@ -66,7 +68,7 @@ func (p *profiler) fetch(b *testing.B, query, name string) {
 	// A CPU profile answers only after its seconds: the timeout leaves room
 	// for them and for a loaded machine.
 	client := &http.Client{Timeout: time.Duration(p.seconds)*time.Second + time.Minute}
-	resp, err := client.Get("http://" + p.addr + "/debug/pprof/" + query)
+	resp, err := p.get(client, query)
 	if err != nil {
 		b.Logf("profile %s: %v", name, err)
 		return
@@ -81,5 +83,18 @@ func (p *profiler) fetch(b *testing.B, query, name string) {
 	defer f.Close()
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		b.Logf("profile %s: %v", name, err)
+	}
+}
+
+// get retries for a while when teleop is not listening yet: a profile from
+// a process's start is asked for before its pprof server is up.
+func (p *profiler) get(client *http.Client, query string) (*http.Response, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := client.Get("http://" + p.addr + "/debug/pprof/" + query)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return resp, err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -92,9 +92,7 @@ func report(b *testing.B, n int, budget benchkit.Budget, floors, teleops []side,
 		b.Logf("teleop %d: peak RSS %.1f MiB, CPU %.1fs over both phases (%.1f ms/app)", i, float64(c.peak.PeakRSS)/mib, c.cpu.Seconds(), c.cpu.Seconds()*1000/float64(2*n))
 		b.Logf("teleop %d: writes per app on create %.2f (%s)", i, createW, createParts)
 		b.Logf("teleop %d: writes per app on scale %.2f (%s); the floor's %.2f", i, scaleW, scaleParts, floorScaleW)
-		b.Logf("teleop %d: restart with %d apps changed: caches synced %.2fs, their Deployments scaled %.2fs and rolled out %.2fs, every status right %.2fs after start, %d status writes to the %d unchanged apps (%d announcer records of notices owed from before), peak RSS %.1f MiB",
-			i, c.restart.changed, c.restart.synced.Seconds(), c.restart.scaled.Seconds(), c.restart.rolledOut.Seconds(), c.restart.allRight.Seconds(),
-			c.restart.storm, n-c.restart.changed, c.restart.announcerRecords, float64(c.restart.peak.PeakRSS)/mib)
+		b.Logf("teleop %d: %s", i, c.restart.describe(n))
 	}
 	b.Logf("teleop CPU (s) %v; peak RSS (MiB) %v; after restart %v", spreadOf(cpu), spreadOf(peaks), spreadOf(restartPeaks))
 }

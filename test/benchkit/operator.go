@@ -20,6 +20,9 @@ import (
 // its workers run.
 const LogCachesSynced = "operator controller started"
 
+// LogLeading is what teleop logs once it has won leader election.
+const LogLeading = "became the leader"
+
 // RunOperator is the body of a test binary that StartOperator re-executed:
 // teleop's operator with its default options, as `teleop run` without a
 // token starts it, for namespace ("" = all) against kubeconfig, until SIGTERM

@@ -33,14 +33,20 @@ func BuildTeleop(tb testing.TB) string {
 	return binary
 }
 
-// StartTeleop runs `binary run args...` with no Kubernetes or Telegram
-// settings from the environment, and waits until its operator's caches are
-// synced (with leader election: until it leads).
+// StartTeleop runs `binary run args...` (LaunchTeleop) and waits until its
+// operator's caches are synced (with leader election: until it leads).
 func StartTeleop(tb testing.TB, binary string, args ...string) *Process {
+	tb.Helper()
+	p := LaunchTeleop(tb, binary, args...)
+	p.WaitLog(tb, LogCachesSynced, 2*time.Minute)
+	return p
+}
+
+// LaunchTeleop runs `binary run args...` with no Kubernetes or Telegram
+// settings from the environment, and returns at once.
+func LaunchTeleop(tb testing.TB, binary string, args ...string) *Process {
 	tb.Helper()
 	cmd := exec.Command(binary, append([]string{"run"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG=", "TELEGRAM_BOT_TOKEN=", "TELEGRAM_BOT_TOKEN_FILE=")
-	p := StartProcess(tb, cmd)
-	p.WaitLog(tb, LogCachesSynced, 2*time.Minute)
-	return p
+	return StartProcess(tb, cmd)
 }
