@@ -118,3 +118,23 @@ func TestSlimTellsTheSameActors(t *testing.T) {
 	}
 	assert.Equal(t, want, slim, "only the named spec fields and the chat annotation are kept; status writers are dropped")
 }
+
+// BenchmarkSlim slims the managedFields a TeleApp has after teleop has
+// reconciled it: its creator's spec, teleop's status and the announcer's
+// annotations. A cache of TeleApps runs this once per object it fills.
+func BenchmarkSlim(b *testing.B) {
+	condition := func(kind string) string {
+		return `"k:{\"type\":\"` + kind + `\"}":{".":{},"f:lastTransitionTime":{},"f:message":{},"f:observedGeneration":{},"f:reason":{},"f:status":{},"f:type":{}}`
+	}
+	status := `{"f:status":{".":{},"f:conditions":{".":{},` + condition("Available") + `,` + condition("Progressing") + `,` + condition("Degraded") + `,` + condition("Ready") +
+		`},"f:history":{},"f:observedGeneration":{},"f:phase":{},"f:readyReplicas":{},"f:replicas":{}}}`
+	entries := []metav1.ManagedFieldsEntry{
+		managed("bench", 0, `{"f:spec":{".":{},"f:image":{},"f:replicas":{}}}`),
+		managed("teleop", 5, status),
+		managed("teleop-announcer", 6, `{"f:metadata":{"f:annotations":{".":{},"f:teleop.io/announced":{}}}}`),
+		managed("teleop", 7, `{"f:metadata":{"f:finalizers":{".":{},"v:\"teleop.io/notify\"":{}}}}`),
+	}
+	for b.Loop() {
+		Slim(entries, "image", "replicas", "restartedAt")
+	}
+}

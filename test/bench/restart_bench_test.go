@@ -28,6 +28,7 @@ type teleopUnderTest struct {
 	binary    string
 	args      []string
 	namespace string
+	kube      kubernetes.Interface
 	tele      versioned.Interface
 	w         *watched
 	profiles  *profiler
@@ -45,6 +46,7 @@ func newTeleopUnderTest(b *testing.B, c *cluster.Cluster, budget benchkit.Budget
 	return &teleopUnderTest{
 		binary:    binary,
 		namespace: namespace,
+		kube:      kube,
 		tele:      versioned.NewForConfigOrDie(cfg),
 		w:         watch(b, c, namespace),
 		profiles:  profiles,
@@ -94,7 +96,7 @@ type restartResult struct {
 // right. The CPU profile named round starts with the process.
 func (t *teleopUnderTest) restart(b *testing.B, n int, round string, from, to int32) restartResult {
 	ctx := context.Background()
-	r := restartResult{changed: max(1, n/100)}
+	r := restartResult{changed: changedApps(n)}
 	changed := map[string]bool{}
 	for i := range r.changed {
 		changed[appName(i*100)] = true
@@ -148,17 +150,38 @@ func (r restartResult) describe(n int) string {
 		r.storm, n-r.changed, r.announcerRecords, float64(r.peak.PeakRSS)/mib)
 }
 
+// changedApps is every hundredth of n apps: the ones a restart changes.
+func changedApps(n int) int { return max(1, n/100) }
+
+// rolloutAlone is the cluster's share of a restart, measured with teleop
+// stopped: every hundredth app's Deployment is scaled to replicas directly,
+// and it returns how long until they are rolled out.
+func (t *teleopUnderTest) rolloutAlone(b *testing.B, n int, replicas int32) time.Duration {
+	changed := changedApps(n)
+	rolledOut := t.w.deploymentsAvailable(b, changed, replicas)
+	start := time.Now()
+	benchkit.Burst(b, changed, func(i int) error {
+		_, err := t.kube.AppsV1().Deployments(t.namespace).Patch(context.Background(), appName(i*100), types.MergePatchType, replicasPatch(replicas), metav1.PatchOptions{})
+		return err
+	})
+	return rolledOut.Wait(b, "the Deployments scaled directly rolled out", start, phaseTimeout)
+}
+
 // BenchmarkRestart runs once (use -benchtime=1x): teleop creates
-// TELEOP_BENCH_APPS apps at 2 replicas, as BenchmarkOperator leaves them,
-// and is then restarted TELEOP_BENCH_RESTARTS times, each time with every
-// hundredth app scaled while it was down (to 3, to 4, to 3, ...). It reports
-// the median and the spread of each step of the restarts.
+// TELEOP_BENCH_APPS apps at 2 replicas, as BenchmarkOperator leaves them.
+// Then, TELEOP_BENCH_RESTARTS times, it is restarted with every hundredth
+// app scaled up by one while it was down; and, as the baseline, those
+// apps' Deployments are scaled up by one more directly while teleop is
+// stopped, which is the cluster's share of a restart. It reports the
+// median and the spread of each step.
 func BenchmarkRestart(b *testing.B) {
 	if os.Getenv(cluster.EnvSkip) == "1" {
 		b.Skip("SKIPPED: the restart benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
 	}
 	n, rounds := positiveEnv(b, envApps, 1000), positiveEnv(b, envRestarts, 3)
-	c := startCluster(b, n)
+	// Room for the pods of 2 replicas per app and of the changed apps' 2
+	// more per round.
+	c := startCluster(b, n+changedApps(n)*rounds)
 	budget, err := benchkit.TeleopBudget(operator.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -170,21 +193,23 @@ func BenchmarkRestart(b *testing.B) {
 	proc.Stop(b)
 	b.Logf("%d apps at %d replicas created and ready in %.1fs", n, scaledReplicas, created.ready.Seconds())
 
-	results := make([]restartResult, rounds)
-	for i := range results {
-		// Replicas no unchanged app has, so that counting Deployments with
-		// them counts the changed apps alone: 3, 4, 3, ...
-		to := restartReplicas + int32(i%2)
-		results[i] = t.restart(b, n, fmt.Sprintf("restart-%d", i), scaledReplicas, to)
+	restarts := make([]restartResult, rounds)
+	alone := make([]float64, rounds)
+	replicas := scaledReplicas
+	for i := range rounds {
+		replicas++
+		restarts[i] = t.restart(b, n, fmt.Sprintf("restart-%d", i), scaledReplicas, replicas)
+		replicas++
+		alone[i] = t.rolloutAlone(b, n, replicas).Seconds()
 	}
-	reportRestarts(b, n, results)
+	reportRestarts(b, n, restarts, alone)
 }
 
-func reportRestarts(b *testing.B, n int, results []restartResult) {
+func reportRestarts(b *testing.B, n int, results []restartResult, alone []float64) {
 	var leading, synced, scaled, rolledOut, allRight, peaks []float64
 	storm := 0
 	for i, r := range results {
-		b.Logf("%d: %s", i, r.describe(n))
+		b.Logf("%d: %s; the cluster alone rolled out the same change in %.2fs", i, r.describe(n), alone[i])
 		leading = append(leading, r.leading.Seconds())
 		synced = append(synced, r.synced.Seconds())
 		scaled = append(scaled, r.scaled.Seconds())
@@ -195,7 +220,9 @@ func reportRestarts(b *testing.B, n int, results []restartResult) {
 	}
 	b.Logf("%d restarts of teleop with %d apps, median (spread) in seconds after start: leading %v, caches synced %v, changed Deployments scaled %v, rolled out %v, every status right %v; peak RSS (MiB) %v",
 		len(results), n, spreadOf(leading), spreadOf(synced), spreadOf(scaled), spreadOf(rolledOut), spreadOf(allRight), spreadOf(peaks))
+	b.Logf("the cluster alone, scaling the same Deployments directly with teleop stopped, rolled them out in %v s", spreadOf(alone))
 	b.ReportMetric(spreadOf(allRight).median, "restart-right-s")
 	b.ReportMetric(spreadOf(synced).median, "restart-synced-s")
+	b.ReportMetric(spreadOf(alone).median, "rollout-alone-s")
 	b.ReportMetric(float64(storm), "restart-status-writes-to-unchanged")
 }
