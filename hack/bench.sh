@@ -7,6 +7,8 @@
 #   hack/bench.sh           everything (a few hours on 2 cores)
 #   hack/bench.sh growth    only teleop against the floor at 2,000, 5,000 and
 #                           10,000 apps, one pair each (time and RSS against N)
+#   hack/bench.sh restart   only teleop's restarts at 10,000 apps, against the
+#                           cluster rolling out the same change alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench() { echo "=== $* (load average $(cut -d' ' -f1-3 /proc/loadavg))"; go test -count=1 -run '^$' -benchtime=1x -timeout 240m "$@"; }
@@ -17,14 +19,19 @@ growth() {
 	done
 }
 
-if [ "${1:-}" = growth ]; then
-	growth
+restart() { TELEOP_BENCH_APPS=10000 TELEOP_BENCH_RESTARTS=5 bench -bench BenchmarkRestart ./test/bench/; }
+
+case "${1:-}" in
+growth | restart)
+	"$1"
 	exit
-fi
+	;;
+esac
 
 # teleop as shipped against the floor: 1,000 apps, three interleaved pairs.
 bench -bench BenchmarkOperator ./test/bench/
 growth
+restart
 hack/kopf-bench.sh
 hack/with-cluster.sh bash -c '
   set -euo pipefail
@@ -35,4 +42,4 @@ hack/with-cluster.sh bash -c '
   bench -bench BenchmarkConversationStep ./conversations/
 '
 echo "=== micro-benchmarks"
-go test -count=1 -run '^$' -bench 'BenchmarkParse|BenchmarkSenderFanOut|BenchmarkRoundTrip' -benchtime=2s ./commands/ ./bot/ ./test/telegramemu/
+go test -count=1 -run '^$' -bench 'BenchmarkParse|BenchmarkSenderFanOut|BenchmarkRoundTrip|BenchmarkSlim' -benchtime=2s ./commands/ ./bot/ ./test/telegramemu/ ./operator/actor/
