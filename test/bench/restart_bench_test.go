@@ -91,10 +91,11 @@ type restartResult struct {
 	peak                                         benchkit.Memory
 }
 
-// restart scales every hundredth app from `from` to `to` replicas while
-// teleop is down, starts teleop again and measures until every status is
-// right. The CPU profile named round starts with the process.
-func (t *teleopUnderTest) restart(b *testing.B, n int, round string, from, to int32) restartResult {
+// restart scales every hundredth app to `to` replicas while teleop is down
+// (the other apps have `others`), starts teleop again and measures until
+// every status is right. The CPU profile named round starts with the
+// process.
+func (t *teleopUnderTest) restart(b *testing.B, n int, round string, others, to int32) restartResult {
 	ctx := context.Background()
 	r := restartResult{changed: changedApps(n)}
 	changed := map[string]bool{}
@@ -105,7 +106,7 @@ func (t *teleopUnderTest) restart(b *testing.B, n int, round string, from, to in
 		if changed[name] {
 			return to
 		}
-		return from
+		return others
 	}
 	scaled := t.w.deploymentsWith(b, r.changed, to)
 	rolledOut := t.w.deploymentsAvailable(b, r.changed, to)
@@ -198,7 +199,8 @@ func BenchmarkRestart(b *testing.B) {
 	replicas := scaledReplicas
 	for i := range rounds {
 		// The baseline first, as the floor goes first in BenchmarkOperator:
-		// whatever the cluster still does after the last round, it meets.
+		// whatever the cluster still does after the creation or the
+		// previous round, the baseline meets it first.
 		replicas++
 		alone[i] = t.rolloutAlone(b, n, replicas).Seconds()
 		replicas++
