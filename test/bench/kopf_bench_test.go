@@ -45,39 +45,36 @@ type kopfPhase struct {
 	peak        benchkit.Memory
 }
 
-// BenchmarkKopf runs once (use -benchtime=1x): Kopf (test/bench/kopf,
-// a small operator of ours on Kopf 1.44.6) and then teleop, each a fresh
-// process in a fresh namespace on one private control plane, on the same
-// burst: 16 clients create N TeleApps at 1 replica, then patch all to 2.
+// BenchmarkKopf runs once (use -benchtime=1x): TELEOP_BENCH_PAIRS pairs of
+// Kopf (test/bench/kopf, a small operator of ours on Kopf 1.44.6) and
+// teleop, interleaved (Kopf, teleop, Kopf, ...), each a fresh process in a
+// fresh namespace on one private control plane, on the same burst: 16
+// clients create N TeleApps at 1 replica, then patch all to 2. It reports
+// each run, and the median and spread of each comparison.
 // hack/kopf-bench.sh installs what Kopf needs and runs it.
 func BenchmarkKopf(b *testing.B) {
 	if os.Getenv(cluster.EnvSkip) == "1" {
 		b.Skip("SKIPPED: the Kopf benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
 	}
 	source := kopfSource(b)
-	n := positiveEnv(b, envApps, 1000)
+	n, pairs := positiveEnv(b, envApps, 1000), positiveEnv(b, envPairs, 3)
 	c := startCluster(b, n)
 	binary := benchkit.BuildTeleop(b)
-	contenders := []contender{
-		{name: "kopf", start: func(b *testing.B, c *cluster.Cluster, _ string) *benchkit.Process {
-			cmd := exec.Command(debianPython, filepath.Join(cluster.RepoRoot(), "test", "bench", "kopf", "operator.py"))
-			cmd.Env = append(os.Environ(), "PYTHONPATH="+source, "KUBECONFIG="+c.Kubeconfig)
-			return benchkit.StartProcess(b, cmd)
-		}},
-		{name: "teleop", start: func(b *testing.B, c *cluster.Cluster, namespace string) *benchkit.Process {
-			// The same job as the Kopf operator: `teleop run` without a
-			// token is the operator only.
-			return benchkit.StartTeleop(b, binary, "--kubeconfig", c.Kubeconfig, "--namespace", namespace,
-				"--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0")
-		}},
+	kopf := contender{name: "kopf", start: func(b *testing.B, c *cluster.Cluster, _ string) *benchkit.Process {
+		cmd := exec.Command(debianPython, filepath.Join(cluster.RepoRoot(), "test", "bench", "kopf", "operator.py"))
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+source, "KUBECONFIG="+c.Kubeconfig)
+		return benchkit.StartProcess(b, cmd)
+	}}
+	teleop := contender{name: "teleop", start: func(b *testing.B, c *cluster.Cluster, namespace string) *benchkit.Process {
+		// `teleop run` as shipped; the Kopf operator has no chat to tell.
+		return benchkit.StartTeleop(b, binary, shippedArgs(b, c, namespace)...)
+	}}
+	var kopfRuns, teleopRuns [][2]kopfPhase
+	for i := range pairs {
+		kopfRuns = append(kopfRuns, runContender(b, c, kopf, fmt.Sprintf("vs-kopf-%d", i), n))
+		teleopRuns = append(teleopRuns, runContender(b, c, teleop, fmt.Sprintf("vs-teleop-%d", i), n))
 	}
-	results := map[string][2]kopfPhase{}
-	for _, k := range contenders {
-		namespace := "vs-" + k.name
-		results[k.name] = runContender(b, c, k, namespace, n)
-		deleteNamespaces(b, c, namespace, namespace+"-probe")
-	}
-	reportKopf(b, n, results)
+	reportKopf(b, n, kopfRuns, teleopRuns)
 }
 
 // kopfSource returns a copy of Kopf's source that Python can import, and
@@ -108,13 +105,15 @@ func kopfSource(b *testing.B) string {
 	return tree
 }
 
-// runContender starts the contender, waits until it works (a probe
-// TeleApp gets its Deployment), then times the create and the patch bursts.
+// runContender starts the contender in namespace, waits until it works (a
+// probe TeleApp gets its Deployment), times the create and the patch
+// bursts, stops it and deletes its namespaces.
 func runContender(b *testing.B, c *cluster.Cluster, k contender, namespace string, n int) [2]kopfPhase {
 	ctx := context.Background()
 	admin := kubernetes.NewForConfigOrDie(c.RESTConfig())
 	createNamespace(b, admin, namespace)
 	createNamespace(b, admin, namespace+"-probe")
+	defer deleteNamespaces(b, c, namespace, namespace+"-probe")
 	w := watch(b, c, namespace)
 	defer w.writes.Stop()
 	proc := k.start(b, c, namespace)
@@ -191,20 +190,40 @@ func waitIdle(b *testing.B, proc *benchkit.Process) time.Duration {
 	return last
 }
 
-func reportKopf(b *testing.B, n int, results map[string][2]kopfPhase) {
-	kopf, teleop := results["kopf"], results["teleop"]
-	b.Logf("| N | phase | Kopf: sent / all right | teleop: sent / all right | Kopf CPU | teleop CPU | Kopf peak RSS | teleop peak RSS |")
-	for i, phase := range []string{"create", "patch"} {
-		k, t := kopf[i], teleop[i]
-		b.Logf("| %d | %s | %.1f / %.1f s | %.1f / %.1f s | %.1f s | %.1f s | %.0f MiB | %.0f MiB |", n, phase,
-			k.sent.Seconds(), k.right.Seconds(), t.sent.Seconds(), t.right.Seconds(),
-			k.cpu.Seconds(), t.cpu.Seconds(), float64(k.peak.PeakRSS)/mib, float64(t.peak.PeakRSS)/mib)
-		b.ReportMetric((t.right - t.sent).Seconds(), "teleop-"+phase+"-behind-s")
-		b.ReportMetric((k.right - k.sent).Seconds(), "kopf-"+phase+"-behind-s")
-		b.ReportMetric(t.cpu.Seconds()/k.cpu.Seconds(), "cpu-ratio-"+phase)
+// behind is how long after the last request every Deployment was right.
+func (p kopfPhase) behind() float64 { return (p.right - p.sent).Seconds() }
+
+func reportKopf(b *testing.B, n int, kopf, teleop [][2]kopfPhase) {
+	b.Logf("| N | pair | phase | Kopf: sent / all right | teleop: sent / all right | Kopf CPU | teleop CPU | Kopf peak RSS | teleop peak RSS |")
+	for i := range kopf {
+		for p, phase := range kopfPhases {
+			k, t := kopf[i][p], teleop[i][p]
+			b.Logf("| %d | %d | %s | %.1f / %.1f s | %.1f / %.1f s | %.1f s | %.1f s | %.0f MiB | %.0f MiB |", n, i, phase,
+				k.sent.Seconds(), k.right.Seconds(), t.sent.Seconds(), t.right.Seconds(),
+				k.cpu.Seconds(), t.cpu.Seconds(), float64(k.peak.PeakRSS)/mib, float64(t.peak.PeakRSS)/mib)
+		}
 	}
-	b.ReportMetric(float64(teleop[1].peak.PeakRSS)/float64(kopf[1].peak.PeakRSS), "peak-RSS-ratio")
-	b.Logf("%s", fmt.Sprintf("behind the last request: Kopf %.1f s / %.1f s, teleop %.1f s / %.1f s (create / patch)",
-		(kopf[0].right-kopf[0].sent).Seconds(), (kopf[1].right-kopf[1].sent).Seconds(),
-		(teleop[0].right-teleop[0].sent).Seconds(), (teleop[1].right-teleop[1].sent).Seconds()))
+	for p, phase := range kopfPhases {
+		var kopfBehind, teleopBehind, cpu []float64
+		for i := range kopf {
+			kopfBehind = append(kopfBehind, kopf[i][p].behind())
+			teleopBehind = append(teleopBehind, teleop[i][p].behind())
+			cpu = append(cpu, teleop[i][p].cpu.Seconds()/kopf[i][p].cpu.Seconds())
+		}
+		b.Logf("%s, median (spread) of %d pairs: every Deployment right after the last request: Kopf %v s, teleop %v s; teleop's CPU %v × Kopf's",
+			phase, len(kopf), spreadOf(kopfBehind), spreadOf(teleopBehind), spreadOf(cpu))
+		b.ReportMetric(spreadOf(teleopBehind).median, "teleop-"+phase+"-behind-s")
+		b.ReportMetric(spreadOf(kopfBehind).median, "kopf-"+phase+"-behind-s")
+		b.ReportMetric(spreadOf(cpu).median, "cpu-ratio-"+phase)
+	}
+	// VmHWM only grows: the patch phase's is the process's peak.
+	var kopfRSS, teleopRSS, ratio []float64
+	for i := range kopf {
+		k, t := float64(kopf[i][1].peak.PeakRSS), float64(teleop[i][1].peak.PeakRSS)
+		kopfRSS, teleopRSS, ratio = append(kopfRSS, k/mib), append(teleopRSS, t/mib), append(ratio, t/k)
+	}
+	b.Logf("peak RSS, median (spread): Kopf %v MiB, teleop %v MiB, teleop %v × Kopf's", spreadOf(kopfRSS), spreadOf(teleopRSS), spreadOf(ratio))
+	b.ReportMetric(spreadOf(ratio).median, "peak-RSS-ratio")
 }
+
+var kopfPhases = [2]string{"create", "patch"}

@@ -41,7 +41,6 @@ func newTeleopUnderTest(b *testing.B, c *cluster.Cluster, budget benchkit.Budget
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	createNamespace(b, kube, namespace)
 	createNamespace(b, kube, namespace+"-system")
-	emu := telegramemu.New(b, telegramemu.Options{})
 	profiles := newProfiler(b, namespace)
 	return &teleopUnderTest{
 		binary:    binary,
@@ -50,17 +49,24 @@ func newTeleopUnderTest(b *testing.B, c *cluster.Cluster, budget benchkit.Budget
 		tele:      versioned.NewForConfigOrDie(cfg),
 		w:         watch(b, c, namespace),
 		profiles:  profiles,
-		args: []string{
-			"--kubeconfig", c.Kubeconfig,
-			"--namespace", namespace + "-system",
-			"--telegram-api-endpoint", emu.Endpoint(),
-			"--telegram-token", emu.Token(),
-			"--leader-elect",
-			"--notify-chats", notifyChats,
-			"--metrics-addr", "127.0.0.1:0",
-			"--health-addr", "127.0.0.1:0",
-			"--pprof-addr", profiles.addr,
-		},
+		args:      append(shippedArgs(b, c, namespace+"-system"), "--pprof-addr", profiles.addr),
+	}
+}
+
+// shippedArgs are the flags of `teleop run` as shipped, with its own state
+// (leader lease, chat state) in stateNamespace: the bot on an emulator of
+// its own, leader election, the announcer telling notifyChats.
+func shippedArgs(b *testing.B, c *cluster.Cluster, stateNamespace string) []string {
+	emu := telegramemu.New(b, telegramemu.Options{})
+	return []string{
+		"--kubeconfig", c.Kubeconfig,
+		"--namespace", stateNamespace,
+		"--telegram-api-endpoint", emu.Endpoint(),
+		"--telegram-token", emu.Token(),
+		"--leader-elect",
+		"--notify-chats", notifyChats,
+		"--metrics-addr", "127.0.0.1:0",
+		"--health-addr", "127.0.0.1:0",
 	}
 }
 
