@@ -34,8 +34,12 @@ const (
 
 // contender is an operator doing teleop's core job in its own process.
 type contender struct {
-	name  string
-	start func(b *testing.B, c *cluster.Cluster, namespace string) *benchkit.Process
+	name string
+	// start runs the contender, with its own state in namespace; one that
+	// serves Go's profiles takes a profiler (a no-op unless
+	// TELEOP_BENCH_PROFILES is set).
+	start    func(b *testing.B, c *cluster.Cluster, namespace string, profiles *profiler) *benchkit.Process
+	profiled bool
 }
 
 // kopfPhase is what one contender measured in one phase.
@@ -60,14 +64,14 @@ func BenchmarkKopf(b *testing.B) {
 	n, pairs := positiveEnv(b, envApps, 1000), positiveEnv(b, envPairs, 3)
 	c := startCluster(b, n)
 	binary := benchkit.BuildTeleop(b)
-	kopf := contender{name: "kopf", start: func(b *testing.B, c *cluster.Cluster, _ string) *benchkit.Process {
+	kopf := contender{name: "kopf", start: func(b *testing.B, c *cluster.Cluster, _ string, _ *profiler) *benchkit.Process {
 		cmd := exec.Command(debianPython, filepath.Join(cluster.RepoRoot(), "test", "bench", "kopf", "operator.py"))
 		cmd.Env = append(os.Environ(), "PYTHONPATH="+source, "KUBECONFIG="+c.Kubeconfig)
 		return benchkit.StartProcess(b, cmd)
 	}}
-	teleop := contender{name: "teleop", start: func(b *testing.B, c *cluster.Cluster, namespace string) *benchkit.Process {
+	teleop := contender{name: "teleop", profiled: true, start: func(b *testing.B, c *cluster.Cluster, namespace string, profiles *profiler) *benchkit.Process {
 		// `teleop run` as shipped; the Kopf operator has no chat to tell.
-		return benchkit.StartTeleop(b, binary, shippedArgs(b, c, namespace)...)
+		return benchkit.StartTeleop(b, binary, append(shippedArgs(b, c, namespace), "--pprof-addr", profiles.addr)...)
 	}}
 	var kopfRuns, teleopRuns [][2]kopfPhase
 	for i := range pairs {
@@ -116,7 +120,11 @@ func runContender(b *testing.B, c *cluster.Cluster, k contender, namespace strin
 	defer deleteNamespaces(b, c, namespace, namespace+"-probe")
 	w := watch(b, c, namespace)
 	defer w.writes.Stop()
-	proc := k.start(b, c, namespace)
+	profiles := &profiler{}
+	if k.profiled {
+		profiles = newProfiler(b, namespace)
+	}
+	proc := k.start(b, c, namespace, profiles)
 	defer proc.Kill()
 	waitWorking(b, c, namespace+"-probe", proc)
 
@@ -133,8 +141,8 @@ func runContender(b *testing.B, c *cluster.Cluster, k contender, namespace strin
 		return err
 	}
 	return [2]kopfPhase{
-		kopfBurst(b, proc, n, create, w.deploymentsWith(b, n, initialReplicas)),
-		kopfBurst(b, proc, n, patch, w.deploymentsWith(b, n, scaledReplicas)),
+		kopfBurst(b, proc, profiles, "create", n, create, w.deploymentsWith(b, n, initialReplicas)),
+		kopfBurst(b, proc, profiles, "patch", n, patch, w.deploymentsWith(b, n, scaledReplicas)),
 	}
 }
 
@@ -157,9 +165,11 @@ func waitWorking(b *testing.B, c *cluster.Cluster, namespace string, proc *bench
 }
 
 // kopfBurst sends the burst and waits until every Deployment is right and
-// the process has gone idle, for its CPU time.
-func kopfBurst(b *testing.B, proc *benchkit.Process, n int, request func(int) error, right *benchkit.Counter) kopfPhase {
+// the process has gone idle, for its CPU time, profiling the phase.
+func kopfBurst(b *testing.B, proc *benchkit.Process, profiles *profiler, phase string, n int, request func(int) error, right *benchkit.Counter) kopfPhase {
 	cpu := proc.CPU(b)
+	profiles.cpu(b, phase)
+	defer profiles.wait()
 	start := time.Now()
 	benchkit.BurstWith(b, kopfWriters, n, request)
 	p := kopfPhase{sent: time.Since(start)}
