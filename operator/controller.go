@@ -32,6 +32,7 @@ import (
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
 	listers "github.com/teleop/teleop/operator/generated/listers/api/v1alpha1"
+	"github.com/teleop/teleop/operator/teleclient"
 )
 
 // Controller reconciles TeleApps into Deployments and Services and reports
@@ -441,7 +442,7 @@ func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app
 	}
 	updated := app.DeepCopy()
 	updated.Status = status
-	if _, err := c.teleClient.TeleopV1alpha1().TeleApps(app.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+	if err := teleclient.UpdateStatus(ctx, c.teleClient, updated, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update status of TeleApp %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	if status.Phase == app.Status.Phase && status.Message == app.Status.Message {

@@ -26,6 +26,7 @@ import (
 	"github.com/teleop/teleop/operator/apigate"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	teleinformers "github.com/teleop/teleop/operator/generated/informers/externalversions"
+	"github.com/teleop/teleop/operator/teleclient"
 )
 
 // Defaults fit for an operator watching a busy cluster (client-go's own are
@@ -120,7 +121,7 @@ type Clients struct {
 // clients of built-in kinds speak protobuf, which the API server encodes
 // and teleop decodes several times cheaper than JSON (a watch of pods is
 // most of what teleop reads); the TeleApp client speaks JSON, the only
-// encoding of custom resources.
+// encoding of custom resources, and finds kinds with teleclient.MetaFactory.
 func NewClients(cfg *rest.Config, opts Options) (Clients, error) {
 	opts = opts.withDefaults()
 	gate, err := apigate.New(cfg, apigate.Options{Logger: opts.Logger})
@@ -137,7 +138,7 @@ func NewClients(cfg *rest.Config, opts Options) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("kubernetes client: %w", err)
 	}
-	tele, err := versioned.NewForConfig(rest.AddUserAgent(limited, "teleop-operator"))
+	tele, err := teleclient.NewClientset(rest.AddUserAgent(limited, "teleop-operator"))
 	if err != nil {
 		return Clients{}, fmt.Errorf("teleop client: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	informers "github.com/teleop/teleop/operator/generated/informers/externalversions/api/v1alpha1"
 	listers "github.com/teleop/teleop/operator/generated/listers/api/v1alpha1"
+	"github.com/teleop/teleop/operator/teleclient"
 )
 
 // Event reasons recorded on TeleApps.
@@ -556,7 +557,7 @@ func (c *Controller) patch(ctx context.Context, app *v1alpha1.TeleApp, meta map[
 	if err != nil {
 		return fmt.Errorf("%s %s/%s: %w", what, app.Namespace, app.Name, err)
 	}
-	_, err = c.client.TeleopV1alpha1().TeleApps(app.Namespace).Patch(ctx, app.Name, types.MergePatchType, body, metav1PatchOptions)
+	err = teleclient.Patch(ctx, c.client, app.Namespace, app.Name, types.MergePatchType, body, metav1PatchOptions)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil

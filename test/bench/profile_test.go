@@ -18,8 +18,8 @@ import (
 const envProfileSeconds = "TELEOP_BENCH_PROFILE_SECONDS"
 
 // profiler takes teleop's profiles through its --pprof-addr when
-// TELEOP_BENCH_PROFILES names a directory: a CPU profile from the start of
-// each phase and from the start of the restarted process, and
+// TELEOP_BENCH_PROFILES names a directory: a CPU and an allocation profile
+// from the start of each phase and from the start of the restarted process, and
 // the heap at the end of the run and of the restart, for `go tool pprof`.
 type profiler struct {
 	dir, run, addr string
@@ -45,12 +45,15 @@ func newProfiler(b *testing.B, run string) *profiler {
 	return p
 }
 
-// cpu starts a CPU profile of the phase in the background.
+// cpu starts a CPU profile of the phase in the background, and a profile
+// of what the phase allocates over the same seconds: the garbage collector's
+// share of the CPU follows the allocations.
 func (p *profiler) cpu(b *testing.B, phase string) {
 	if p.addr == "" {
 		return
 	}
 	p.wg.Go(func() { p.fetch(b, fmt.Sprintf("profile?seconds=%d", p.seconds), phase+"-cpu") })
+	p.wg.Go(func() { p.fetch(b, fmt.Sprintf("allocs?seconds=%d", p.seconds), phase+"-allocs") })
 }
 
 // heap writes the live heap now.
