@@ -149,8 +149,12 @@ func NewController(
 		handler  cache.ResourceEventHandler
 	}{
 		{teleAppInformer.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+			AddFunc: c.enqueue,
+			UpdateFunc: func(old, obj any) {
+				if syncMayChange(old, obj) {
+					c.enqueue(obj)
+				}
+			},
 			DeleteFunc: c.enqueue,
 		}},
 		{deploymentInformer.Informer(), c.ownedHandler()},
@@ -222,6 +226,20 @@ func (c *Controller) enqueue(obj any) {
 		return
 	}
 	c.queue.Add(name)
+}
+
+// syncMayChange says whether an update of a TeleApp can change what its
+// sync does: a resync, a new spec (its generation), its deletion, or a
+// status that someone changed. A write of its metadata alone, such as the
+// announcer's finalizer and record, cannot.
+func syncMayChange(old, obj any) bool {
+	before, wasApp := old.(*v1alpha1.TeleApp)
+	after, isApp := obj.(*v1alpha1.TeleApp)
+	return !wasApp || !isApp ||
+		before.ResourceVersion == after.ResourceVersion ||
+		before.Generation != after.Generation ||
+		!before.DeletionTimestamp.Equal(after.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(before.Status, after.Status)
 }
 
 // ownedHandler enqueues the TeleApp controlling a Deployment or Service, and
@@ -430,16 +448,16 @@ func (c *Controller) syncService(ctx context.Context, app *v1alpha1.TeleApp) (*f
 // costs one status write unless its rollout takes long.
 func (c *Controller) updateStatus(ctx context.Context, key cache.ObjectName, app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*podState, fail *failure) error {
 	status := computeStatus(app, d, pods, fail)
-	c.recordRevision(app, &status)
 	if !inProgress(status.Phase) {
 		c.forgetProgress(key)
 	}
-	if equality.Semantic.DeepEqual(app.Status, status) {
+	if !revisionDue(app) && equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}
 	if inProgress(status.Phase) && !c.progressDue(key) {
 		return nil
 	}
+	c.recordRevision(app, &status) // once the status is written: it reads managedFields
 	updated := app.DeepCopy()
 	updated.Status = status
 	if err := teleclient.UpdateStatus(ctx, c.teleClient, updated, metav1.UpdateOptions{}); err != nil {

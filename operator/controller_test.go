@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned/fake"
@@ -437,6 +438,35 @@ func TestSyncIgnoresMissingAndDeletingApps(t *testing.T) {
 	assert.Empty(t, f.writes())
 }
 
+func TestSyncMayChangeOnlyWithSpecStatusOrDeletion(t *testing.T) {
+	app := teleApp("web", func(a *v1alpha1.TeleApp) { a.ResourceVersion, a.Generation = "1", 1 })
+	tests := []struct {
+		name   string
+		change func(a *v1alpha1.TeleApp)
+		want   bool
+	}{
+		{name: "periodic resync", change: func(*v1alpha1.TeleApp) {}, want: true},
+		{name: "new spec", change: func(a *v1alpha1.TeleApp) { a.Spec.Image, a.Generation = "nginx:1.28", 2 }, want: true},
+		{name: "deletion", change: func(a *v1alpha1.TeleApp) { a.DeletionTimestamp = ptr.To(metav1.Now()) }, want: true},
+		{name: "status changed", change: func(a *v1alpha1.TeleApp) { a.Status.Phase = v1alpha1.PhaseReady }, want: true},
+		{name: "finalizer and annotation added", change: func(a *v1alpha1.TeleApp) {
+			a.Finalizers = []string{"teleop.io/announce"}
+			a.Annotations = map[string]string{"teleop.io/announced": "{}"}
+		}},
+		{name: "label added", change: func(a *v1alpha1.TeleApp) { a.Labels = map[string]string{"team": "a"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			updated := app.DeepCopy()
+			tt.change(updated)
+			if tt.name != "periodic resync" {
+				updated.ResourceVersion = "2"
+			}
+			assert.Equal(t, tt.want, syncMayChange(app, updated))
+		})
+	}
+}
+
 func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 	app := teleApp("web")
 	other := teleApp("other")
@@ -470,16 +500,28 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			},
 		},
 		{
-			name:    "pod of the app added",
-			event:   func(f *fixture) { f.controller.podHandler().OnAdd(podStateOf(appPod(app, "web-1")), false) },
+			name:  "pod of the app added: the Deployment's status tells",
+			event: func(f *fixture) { f.controller.podHandler().OnAdd(podStateOf(appPod(app, "web-1")), false) },
+		},
+		{
+			name: "pod of the app added stuck",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnAdd(podStateOf(appPod(app, "web-1", waiting("ImagePullBackOff"))), false)
+			},
 			wantKey: []string{"default/web"},
 		},
 		{
-			name: "pod of the app deleted, from a tombstone",
+			name: "stuck pod of the app deleted, from a tombstone",
 			event: func(f *fixture) {
-				f.controller.podHandler().OnDelete(cache.DeletedFinalStateUnknown{Obj: podStateOf(appPod(app, "web-1"))})
+				f.controller.podHandler().OnDelete(cache.DeletedFinalStateUnknown{Obj: podStateOf(appPod(app, "web-1", waiting("ErrImagePull")))})
 			},
 			wantKey: []string{"default/web"},
+		},
+		{
+			name: "pod of the app deleted",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnDelete(podStateOf(appPod(app, "web-1")))
+			},
 		},
 		{
 			name: "pod of the app stuck pulling its image",
@@ -489,9 +531,29 @@ func TestEventHandlersEnqueueTheOwningApp(t *testing.T) {
 			wantKey: []string{"default/web"},
 		},
 		{
+			name: "pod of the app stuck another way",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1", waiting("ErrImagePull"))), podStateOf(appPod(app, "web-1", waiting("ImagePullBackOff"))))
+			},
+			wantKey: []string{"default/web"},
+		},
+		{
+			name: "stuck pod of the app terminating",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1", waiting("CrashLoopBackOff"))), podStateOf(appPod(app, "web-1", waiting("CrashLoopBackOff"), terminating())))
+			},
+			wantKey: []string{"default/web"},
+		},
+		{
 			name: "pod of the app terminating",
 			event: func(f *fixture) {
 				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1")), podStateOf(appPod(app, "web-1", terminating())))
+			},
+		},
+		{
+			name: "stuck pod relabelled away from the app",
+			event: func(f *fixture) {
+				f.controller.podHandler().OnUpdate(podStateOf(appPod(app, "web-1", waiting("ErrImagePull"))), podStateOf(appPod(other, "web-1", waiting("ErrImagePull"))))
 			},
 			wantKey: []string{"default/web"},
 		},

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator/api/v1alpha1"
 )
@@ -91,7 +92,7 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) *app
 	changed := false
 	replicas := app.Spec.DesiredReplicas()
 	if desired.Spec.Replicas == nil || *desired.Spec.Replicas != replicas {
-		desired.Spec.Replicas = &replicas
+		desired.Spec.Replicas = ptr.To(replicas)
 		changed = true
 	}
 	changed = mergeLabels(&desired.Labels, ownedLabels(app)) || changed
@@ -104,7 +105,8 @@ func reconcileDeployment(app *v1alpha1.TeleApp, current *appsv1.Deployment) *app
 	if !changed {
 		return nil
 	}
-	return &desired
+	changedCopy := desired // only here on the heap: most syncs change nothing
+	return &changedCopy
 }
 
 // deploymentPatch is the strategic merge patch that turns current into

@@ -14,10 +14,16 @@ import (
 // from the managedFields the cache keeps of it (slimTeleApp), which belong
 // to the same version of the TeleApp as its image: no API read.
 func (c *Controller) recordRevision(app *v1alpha1.TeleApp, status *v1alpha1.TeleAppStatus) {
-	if latest := app.Status.LatestRevision(); latest != nil && latest.Image == app.Spec.Image {
+	if !revisionDue(app) {
 		return
 	}
 	status.History = appendRevision(status.History, app.Spec.Image, actor.Of(app.ObjectMeta, "spec", "image"), c.clock.Now())
+}
+
+// revisionDue says whether app's image is not the last in its history yet.
+func revisionDue(app *v1alpha1.TeleApp) bool {
+	latest := app.Status.LatestRevision()
+	return latest == nil || latest.Image != app.Spec.Image
 }
 
 // appendRevision adds image as the next revision, set by change (now when

@@ -75,21 +75,47 @@ func podAppIndex(obj any) ([]string, error) {
 	return []string{pod.namespace + "/" + pod.app}, nil
 }
 
-// podHandler enqueues the app of a pod that came, went, or changed what
-// its status reads: a pod turning Running or Ready shows in the
-// Deployment's status, which enqueues the app itself.
+// podHandler enqueues the app of a pod whose problem shows in the app's
+// status (podProblem) when the problem comes or goes: the readiness
+// counts come from the Deployment, which enqueues the app itself, so the
+// pods of a rollout that goes well cost no sync of their own.
 func (c *Controller) podHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueuePodApp,
+		AddFunc: c.enqueueTroubledPodApp,
 		UpdateFunc: func(old, obj any) {
 			before, wasState := old.(*podState)
 			after, isState := obj.(*podState)
-			if !wasState || !isState || *before != *after {
+			switch {
+			case !wasState || !isState:
 				c.enqueuePodApp(obj) // reports what is not a podState
+			case before.app == after.app && before.shownProblem() == after.shownProblem():
+			default:
+				c.enqueueTroubledPodApp(before)
+				c.enqueueTroubledPodApp(after)
 			}
 		},
-		DeleteFunc: c.enqueuePodApp,
+		DeleteFunc: c.enqueueTroubledPodApp,
 	}
+}
+
+// shownProblem is the problem of the pod that its app's status shows.
+func (p *podState) shownProblem() string {
+	if p.deleting {
+		return ""
+	}
+	return p.problem
+}
+
+// enqueueTroubledPodApp enqueues the TeleApp of a pod with a problem that
+// shows.
+func (c *Controller) enqueueTroubledPodApp(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	if pod, ok := obj.(*podState); ok && pod.shownProblem() == "" {
+		return
+	}
+	c.enqueuePodApp(obj)
 }
 
 // enqueuePodApp enqueues the TeleApp a pod belongs to.

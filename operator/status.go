@@ -91,12 +91,13 @@ func judge(app *v1alpha1.TeleApp, d *appsv1.Deployment, pods []*podState, fail *
 func podProblem(pods []*podState) (reason, pod string, others int) {
 	found := 0
 	for _, p := range pods {
-		if p.deleting || p.problem == "" {
+		problem := p.shownProblem()
+		if problem == "" {
 			continue
 		}
 		found++
 		if pod == "" || p.name < pod {
-			reason, pod = p.problem, p.name
+			reason, pod = problem, p.name
 		}
 	}
 	return reason, pod, max(found-1, 0)
