@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 )
 
 // TestNewClientsSpeakProtobufForBuiltInKinds checks what each client asks
@@ -43,4 +45,19 @@ func TestNewClientsSpeakProtobufForBuiltInKinds(t *testing.T) {
 		"/api/v1/namespaces/ns/events/event":                  protobuf,
 		"/apis/teleop.io/v1alpha1/namespaces/ns/teleapps/web": "application/json, */*",
 	}, accepted)
+}
+
+// TestOwnedInformersKeepNoNamespaceIndex checks that the caches of what
+// teleop creates index nothing the controller does not read by: every
+// index holds an entry per object and costs a lookup per change.
+func TestOwnedInformersKeepNoNamespaceIndex(t *testing.T) {
+	factory := newOwnedInformers(k8sfake.NewClientset(), "", 0)
+	informers := map[string]cache.SharedIndexInformer{
+		"Deployments": factory.Apps().V1().Deployments().Informer(),
+		"Services":    factory.Core().V1().Services().Informer(),
+		"Pods":        factory.Core().V1().Pods().Informer(),
+	}
+	for kind, informer := range informers {
+		assert.Empty(t, informer.GetIndexer().GetIndexers(), kind)
+	}
 }

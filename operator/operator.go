@@ -9,16 +9,20 @@ import (
 	"log/slog"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	kubeinformers "k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/teleop/teleop/operator/actor"
@@ -178,16 +182,7 @@ func New(clients Clients, opts Options) (*Operator, error) {
 		opts:        opts,
 		clients:     clients,
 		teleFactory: NewTeleAppInformers(clients.Tele, opts.Namespace, opts.Resync),
-		// Only what teleop labels: a cluster's other Deployments, Services and
-		// pods would cost memory for nothing. Objects of an app's name that
-		// are not in this cache are found with a live read when a create
-		// reports that they exist. The controller keeps Deployments and
-		// pods as states of its own (cachedDeployment, cachedPod).
-		kubeFactory: kubeinformers.NewSharedInformerFactoryWithOptions(clients.Kube, opts.Resync,
-			kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(stripManagedFields),
-			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-				lo.LabelSelector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}).String()
-			})),
+		kubeFactory: newOwnedInformers(clients.Kube, opts.Namespace, opts.Resync),
 		broadcaster: broadcaster,
 		recorder:    broadcaster.NewRecorder(scheme, corev1.EventSource{Component: EventComponent}),
 	}
@@ -221,6 +216,36 @@ func (o *Operator) Run(ctx context.Context) error {
 	defer o.kubeFactory.Shutdown()
 	defer o.teleFactory.Shutdown()
 	return o.controller.Run(ctx, o.opts.Workers)
+}
+
+// newOwnedInformers is the factory of the caches of what teleop creates.
+// They hold only what teleop labels: a cluster's other Deployments,
+// Services and pods would cost memory for nothing. Objects of an app's name
+// that are not in these caches are found with a live read when a create
+// reports that they exist. They have none of the namespace index
+// client-go's informers come with: the controller reads them by key and
+// finds an app's pods by an index of its own (podsByApp), and the
+// namespace index would hold one more entry, and take one more lookup, for
+// every object and change. The controller keeps Deployments and pods as
+// states of its own (cachedDeployment, cachedPod).
+func newOwnedInformers(client kubernetes.Interface, namespace string, resync time.Duration) kubeinformers.SharedInformerFactory {
+	ownedOnly := func(lo *metav1.ListOptions) {
+		lo.LabelSelector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}).String()
+	}
+	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, resync,
+		kubeinformers.WithNamespace(namespace), kubeinformers.WithTransform(stripManagedFields),
+		kubeinformers.WithTweakListOptions(ownedOnly))
+	noIndexes := cache.Indexers{}
+	factory.InformerFor(&appsv1.Deployment{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return appsinformers.NewFilteredDeploymentInformer(c, namespace, resync, noIndexes, ownedOnly)
+	})
+	factory.InformerFor(&corev1.Service{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewFilteredServiceInformer(c, namespace, resync, noIndexes, ownedOnly)
+	})
+	factory.InformerFor(&corev1.Pod{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewFilteredPodInformer(c, namespace, resync, noIndexes, ownedOnly)
+	})
+	return factory
 }
 
 // actorFields are the spec fields whose last writer teleop tells: the
