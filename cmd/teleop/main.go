@@ -18,21 +18,23 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"k8s.io/klog/v2"
+
+	"github.com/teleop/teleop/internal/gcpace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// gcPercent is the Go GC's target unless GOGC says otherwise. teleop's heap
+// gcPolicy is the Go GC's target unless GOGC says otherwise. teleop's heap
 // is mostly its informer caches, which live as long as the process; Go's
-// default (100) lets the heap grow to twice them between collections.
-// Half that growth costs a little CPU (teleop uses a fraction of Kopf's on
-// the same burst) for a lower peak RSS (docs/benchmarks.md, "Against Kopf").
-const gcPercent = 50
+// default (100) lets the heap grow to twice them between collections. Half
+// that growth keeps the peak RSS at 10,000 apps under 150 MiB, and a
+// headroom of at least 16 MiB keeps a small heap from being collected at
+// every few megabytes (docs/benchmarks.md, "Against Kopf").
+var gcPolicy = gcpace.Policy{Percent: 50, MinHeadroom: 16 << 20}
 
 const usage = `teleop: a Kubernetes operator driven from Telegram
 
@@ -60,7 +62,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case "run", "console":
 		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(gcPercent)
+			gcpace.Start(context.Background(), gcPolicy)
 		}
 		console := args[0] == "console"
 		cfg, err := parseConfig(args[0], args[1:], console, os.Getenv)
