@@ -31,10 +31,11 @@ var version = "dev"
 // gcPolicy is the Go GC's target unless GOGC says otherwise. teleop's heap
 // is mostly its informer caches, which live as long as the process; Go's
 // default (100) lets the heap grow to twice them between collections. Half
-// that growth keeps the peak RSS at 10,000 apps under 150 MiB, and a
-// headroom of at least 16 MiB keeps a small heap from being collected at
-// every few megabytes (docs/benchmarks.md, "Against Kopf").
-var gcPolicy = gcpace.Policy{Percent: 50, MinHeadroom: 16 << 20}
+// that growth keeps the peak RSS at 10,000 apps under 150 MiB; a headroom
+// of at least 12 MiB keeps a small heap (1,000 apps) from being collected
+// every few megabytes, for a few more of RSS (docs/benchmarks.md, "Against
+// Kopf").
+var gcPolicy = gcpace.Policy{Percent: 50, MinHeadroom: 12 << 20}
 
 const usage = `teleop: a Kubernetes operator driven from Telegram
 
