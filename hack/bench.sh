@@ -30,6 +30,8 @@ esac
 
 # teleop as shipped against the floor: 1,000 apps, three interleaved pairs.
 bench -bench BenchmarkOperator ./test/bench/
+# What a TeleApp patch costs the API server against a Deployment patch.
+TELEOP_BENCH_APPS=2000 bench -bench BenchmarkAPIServerPatch ./test/bench/
 growth
 restart
 hack/kopf-bench.sh

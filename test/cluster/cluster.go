@@ -338,6 +338,15 @@ func (c *Cluster) StopAPIServer() error {
 	return nil
 }
 
+// APIServerPID is the process ID of kube-apiserver, for benchmarks that
+// read its CPU time. Only for a cluster this process started and runs.
+func (c *Cluster) APIServerPID() (int, error) {
+	if c.apiServer == nil || !c.apiServer.running() {
+		return 0, errors.New("kube-apiserver of this cluster is not running in this process")
+	}
+	return c.apiServer.cmd.Process.Pid, nil
+}
+
 // Stop stops every component this process started, newest first, and removes
 // a temporary Dir. Safe to call more than once; a no-op on a cluster started
 // by another process.

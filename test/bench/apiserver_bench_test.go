@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/teleop/teleop/operator"
+	"github.com/teleop/teleop/operator/generated/clientset/versioned"
+	"github.com/teleop/teleop/test/benchkit"
+	"github.com/teleop/teleop/test/cluster"
+)
+
+// envRounds overrides how many interleaved rounds BenchmarkAPIServerPatch runs (5).
+const envRounds = "TELEOP_BENCH_ROUNDS"
+
+// patchKind is one kind of merge patch whose cost to the API server is
+// measured: n of them, one per object.
+type patchKind struct {
+	name  string
+	patch func(ctx context.Context, i, round int) error
+}
+
+// BenchmarkAPIServerPatch measures what the API server spends, in CPU time
+// of its own process, on a merge patch of a TeleApp against one of a
+// Deployment, with nothing else writing: TELEOP_BENCH_APPS of each (the
+// Deployments at 0 replicas so that no pod is made), patched by the
+// benchmarks' writers in interleaved rounds. The API server's idle CPU,
+// measured before, is taken off each round. Run once (-benchtime=1x).
+func BenchmarkAPIServerPatch(b *testing.B) {
+	if os.Getenv(cluster.EnvSkip) == "1" {
+		b.Skip("SKIPPED: the API server benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
+	}
+	n, rounds := positiveEnv(b, envApps, 1000), positiveEnv(b, envRounds, 5)
+	c := startCluster(b, 0)
+	pid, err := c.APIServerPID()
+	if err != nil {
+		b.Fatal(err)
+	}
+	budget, err := benchkit.TeleopBudget(operator.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := budget.Apply(c.RESTConfig())
+	kube, tele := kubernetes.NewForConfigOrDie(cfg), versioned.NewForConfigOrDie(cfg)
+	const namespace = "patch-cost"
+	createNamespace(b, kube, namespace)
+	ctx := context.Background()
+	benchkit.Burst(b, n, func(i int) error {
+		if _, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, teleApp(appName(i), initialReplicas), metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		d := floorDeployment(namespace, appName(i))
+		d.Spec.Replicas = ptr.To[int32](0)
+		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
+		return err
+	})
+	annotation := func(round int) []byte {
+		return fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.teleop.io/round":"%d"}}}`, round)
+	}
+	kinds := []patchKind{
+		{"TeleApp spec.replicas", func(ctx context.Context, i, round int) error {
+			_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(int32(round+2)), metav1.PatchOptions{})
+			return err
+		}},
+		{"TeleApp annotation", func(ctx context.Context, i, round int) error {
+			_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, annotation(round), metav1.PatchOptions{})
+			return err
+		}},
+		{"Deployment annotation", func(ctx context.Context, i, round int) error {
+			_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, annotation(round), metav1.PatchOptions{})
+			return err
+		}},
+	}
+	idle := idleCPURate(b, pid, 10*time.Second)
+	b.Logf("%d objects of each kind, %d rounds, %d writers; the API server idles at %.1f%% of a core", n, rounds, operator.DefaultWorkers, idle*100)
+	perPatch := make([][]float64, len(kinds))
+	for round := range rounds {
+		for k, kind := range kinds {
+			start, before := time.Now(), readCPU(b, pid)
+			benchkit.Burst(b, n, func(i int) error { return kind.patch(ctx, i, round) })
+			wall := time.Since(start)
+			time.Sleep(2 * time.Second) // the watchers' share of the work
+			busy := (readCPU(b, pid) - before).Seconds() - idle*time.Since(start).Seconds()
+			perPatch[k] = append(perPatch[k], busy/float64(n)*1e6)
+			b.Logf("round %d %-22s %5.2fs wall, %5.0f µs of API server CPU per patch", round, kind.name, wall.Seconds(), perPatch[k][round])
+		}
+	}
+	for k, kind := range kinds {
+		s := spreadOf(perPatch[k])
+		b.Logf("%-22s median %.0f µs per patch (%.0f–%.0f)", kind.name, s.median, s.low, s.high)
+	}
+	b.ReportMetric(spreadOf(perPatch[0]).median/spreadOf(perPatch[2]).median, "teleapp/deployment")
+}
+
+func readCPU(b *testing.B, pid int) time.Duration {
+	cpu, err := benchkit.ReadCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
+}
+
+// idleCPURate is the share of a core process pid uses over d with nothing written.
+func idleCPURate(b *testing.B, pid int, d time.Duration) float64 {
+	before := readCPU(b, pid)
+	time.Sleep(d)
+	return (readCPU(b, pid) - before).Seconds() / d.Seconds()
+}
