@@ -122,7 +122,7 @@ func runContender(b *testing.B, c *cluster.Cluster, k contender, namespace strin
 	defer w.writes.Stop()
 	profiles := &profiler{}
 	if k.profiled {
-		profiles = newProfiler(b, namespace)
+		profiles = newProfiler(b, namespace, c)
 	}
 	proc := k.start(b, c, namespace, profiles)
 	defer proc.Kill()

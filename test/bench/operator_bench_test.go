@@ -115,7 +115,7 @@ func positiveEnv(b *testing.B, name string, def int) int {
 // and teleop's CRDs.
 func startCluster(b *testing.B, n int) *cluster.Cluster {
 	ctx := context.Background()
-	c, err := cluster.Start(ctx, cluster.Options{Nodes: max(2, 2*n/podsPerNode+1)})
+	c, err := cluster.Start(ctx, cluster.Options{Nodes: max(2, 2*n/podsPerNode+1), Profiling: os.Getenv(envProfiles) != ""})
 	if err != nil {
 		b.Fatalf("local control plane: %v", err)
 	}
@@ -135,12 +135,16 @@ func runFloor(b *testing.B, c *cluster.Cluster, budget benchkit.Budget, namespac
 	createNamespace(b, kube, namespace)
 	w := watch(b, c, namespace)
 	defer w.writes.Stop()
+	profiles := newAPIServerProfiler(b, namespace, c)
+	defer profiles.wait()
 
 	var s side
+	profiles.cpu(b, "create")
 	s.create = w.phase(b, n, func(i int) error {
 		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, floorDeployment(namespace, appName(i)), metav1.CreateOptions{})
 		return err
 	}, w.deploymentsWith(b, n, initialReplicas), w.deploymentsAvailable(b, n, initialReplicas))
+	profiles.cpu(b, "scale")
 	s.scale = w.phase(b, n, func(i int) error {
 		_, err := kube.AppsV1().Deployments(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(scaledReplicas), metav1.PatchOptions{})
 		return err

@@ -41,7 +41,7 @@ func newTeleopUnderTest(b *testing.B, c *cluster.Cluster, budget benchkit.Budget
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	createNamespace(b, kube, namespace)
 	createNamespace(b, kube, namespace+"-system")
-	profiles := newProfiler(b, namespace)
+	profiles := newProfiler(b, namespace, c)
 	return &teleopUnderTest{
 		binary:    binary,
 		namespace: namespace,

@@ -36,6 +36,9 @@ type Options struct {
 	BinDir string
 	// Nodes is the number of fake nodes; 2 when zero.
 	Nodes int
+	// Profiling serves kube-apiserver's /debug/pprof to the admin user, for
+	// benchmarks that look at where the server's CPU goes; off otherwise.
+	Profiling bool
 	// RealNode, when set, adds a real node next to the fake ones: kubelet,
 	// containerd and runc running pods (see RealNode; needs root).
 	RealNode *RealNode
@@ -191,7 +194,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		"--service-account-signing-key-file="+keys.saKey,
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--allow-privileged=true",
-		"--profiling=false",
+		"--profiling="+strconv.FormatBool(opts.Profiling),
 		// pods/log and friends: KWOK's kubelet server, at each node's
 		// InternalIP (loopback) with a serving cert of the cluster CA.
 		"--kubelet-preferred-address-types=InternalIP",
