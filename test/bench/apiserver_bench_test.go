@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/teleop/teleop/operator"
+	"github.com/teleop/teleop/operator/api/v1alpha1"
 	"github.com/teleop/teleop/operator/generated/clientset/versioned"
 	"github.com/teleop/teleop/test/benchkit"
 	"github.com/teleop/teleop/test/cluster"
@@ -30,9 +32,10 @@ type patchKind struct {
 
 // BenchmarkAPIServerPatch measures what the API server spends, in CPU time
 // of its own process, on a merge patch of a TeleApp against one of a
-// Deployment, with nothing else writing: TELEOP_BENCH_APPS of each (the
-// Deployments at 0 replicas so that no pod is made), patched by the
-// benchmarks' writers in interleaved rounds. The API server's idle CPU,
+// Deployment, and on the status update teleop makes when a scale is done,
+// with nothing else writing: TELEOP_BENCH_APPS of each (the TeleApps with
+// the status teleop gives a ready app, the Deployments at 0 replicas so
+// that no pod is made), patched by the benchmarks' writers in interleaved rounds. The API server's idle CPU,
 // measured before, is taken off each round. Run once (-benchtime=1x).
 func BenchmarkAPIServerPatch(b *testing.B) {
 	if os.Getenv(cluster.EnvSkip) == "1" {
@@ -53,25 +56,43 @@ func BenchmarkAPIServerPatch(b *testing.B) {
 	const namespace = "patch-cost"
 	createNamespace(b, kube, namespace)
 	ctx := context.Background()
+	// latest holds each TeleApp as its last write left it: the status
+	// update names the resourceVersion it replaces, as teleop's does.
+	latest := make([]*v1alpha1.TeleApp, n)
 	benchkit.Burst(b, n, func(i int) error {
-		if _, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, teleApp(appName(i), initialReplicas), metav1.CreateOptions{}); err != nil {
+		app, err := tele.TeleopV1alpha1().TeleApps(namespace).Create(ctx, teleApp(appName(i), initialReplicas), metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		// A TeleApp teleop runs has its status, which the API server
+		// decodes, validates and tracks the fields of in every later write.
+		app.Status = readyStatus(app, initialReplicas)
+		if latest[i], err = tele.TeleopV1alpha1().TeleApps(namespace).UpdateStatus(ctx, app, metav1.UpdateOptions{}); err != nil {
 			return err
 		}
 		d := floorDeployment(namespace, appName(i))
 		d.Spec.Replicas = ptr.To[int32](0)
-		_, err := kube.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
+		_, err = kube.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
 		return err
 	})
 	annotation := func(round int) []byte {
 		return fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.teleop.io/round":"%d"}}}`, round)
 	}
+	patchTeleApp := func(ctx context.Context, i int, patch []byte) (err error) {
+		latest[i], err = tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	}
 	kinds := []patchKind{
 		{"TeleApp spec.replicas", func(ctx context.Context, i, round int) error {
-			_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, replicasPatch(int32(round+2)), metav1.PatchOptions{})
-			return err
+			return patchTeleApp(ctx, i, replicasPatch(int32(round+2)))
 		}},
 		{"TeleApp annotation", func(ctx context.Context, i, round int) error {
-			_, err := tele.TeleopV1alpha1().TeleApps(namespace).Patch(ctx, appName(i), types.MergePatchType, annotation(round), metav1.PatchOptions{})
+			return patchTeleApp(ctx, i, annotation(round))
+		}},
+		{"TeleApp status update", func(ctx context.Context, i, round int) (err error) {
+			app := latest[i].DeepCopy()
+			app.Status = readyStatus(app, int32(round+2))
+			latest[i], err = tele.TeleopV1alpha1().TeleApps(namespace).UpdateStatus(ctx, app, metav1.UpdateOptions{})
 			return err
 		}},
 		{"Deployment annotation", func(ctx context.Context, i, round int) error {
@@ -101,6 +122,29 @@ func BenchmarkAPIServerPatch(b *testing.B) {
 	}
 	// The first kind is what a user's scale costs, the last a Deployment's patch.
 	b.ReportMetric(medians[0]/medians[len(kinds)-1], "teleapp/deployment")
+}
+
+// readyStatus has the shape of the status teleop writes when a rollout to
+// replicas is done: the counts, the phase, its three conditions and the
+// first revision of the history.
+func readyStatus(app *v1alpha1.TeleApp, replicas int32) v1alpha1.TeleAppStatus {
+	status := v1alpha1.TeleAppStatus{
+		Replicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas, UpdatedReplicas: replicas,
+		Selector:           v1alpha1.LabelName + "=" + app.Name,
+		Phase:              v1alpha1.PhaseReady,
+		Message:            fmt.Sprintf("%d/%d replicas ready", replicas, replicas),
+		ObservedGeneration: app.Generation,
+		History:            []v1alpha1.Revision{{Revision: 1, Image: app.Spec.Image, ChangedAt: &app.CreationTimestamp, ChangedBy: "bench"}},
+	}
+	for _, c := range []metav1.Condition{
+		{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready"},
+		{Type: v1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: "Complete"},
+		{Type: v1alpha1.ConditionDegraded, Status: metav1.ConditionFalse, Reason: "AsExpected"},
+	} {
+		c.Message, c.ObservedGeneration = status.Message, app.Generation
+		meta.SetStatusCondition(&status.Conditions, c)
+	}
+	return status
 }
 
 func readCPU(b *testing.B, pid int) time.Duration {
