@@ -77,19 +77,28 @@ func (d *dispatcher) accept(ctx context.Context, b batch) error {
 	if first, ok := b.first(); ok {
 		d.ledger.restartFrom(first, b.polled)
 	}
-	d.queue(b.updates, false)
+	before := d.ledger.current()
+	passed := d.queue(b.updates, false)
 	for _, id := range b.ignored {
 		d.ledger.pass(id)
 	}
+	passed += len(b.ignored)
 	// Waiting for the current version covers this batch, and also a repeat
-	// whose first delivery is still being saved.
-	return d.ledger.wait(ctx, d.ledger.current())
+	// whose first delivery is still being saved. A save this batch started
+	// may have read the offset before the passes: one more version makes
+	// the save waited for carry them.
+	version := d.ledger.current()
+	if version != before && passed > 0 {
+		version = d.ledger.bump()
+	}
+	return d.ledger.wait(ctx, version)
 }
 
 // queue puts updates behind the earlier ones of their chat, starting a
 // chat's runner when it has none, and passes over those the admitter
-// refuses. Replayed updates are pending already, and were admitted.
-func (d *dispatcher) queue(updates []Update, replayed bool) {
+// refuses; it returns how many it passed over. Replayed updates are
+// pending already, and were admitted.
+func (d *dispatcher) queue(updates []Update, replayed bool) (passed int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, u := range updates {
@@ -100,6 +109,7 @@ func (d *dispatcher) queue(updates []Update, replayed bool) {
 		if !replayed && d.admitter != nil && !d.admitter.Admit(d.ctx, u) {
 			d.metrics.updateReceived()
 			d.ledger.pass(u.ID)
+			passed++
 			continue
 		}
 		backlog, running := d.chats[u.ChatID]
@@ -120,6 +130,7 @@ func (d *dispatcher) queue(updates []Update, replayed bool) {
 		d.wg.Add(1)
 		go d.run(u, version)
 	}
+	return passed
 }
 
 // trim keeps a chat's backlog within maxChatBacklog by dropping its oldest

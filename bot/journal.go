@@ -208,6 +208,15 @@ func (l *ledger) pass(id int64) {
 	l.advance(id)
 }
 
+// bump makes a new version of the state as it is, so that a save waited
+// for carries what changed without a version of its own (pass).
+func (l *ledger) bump() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.version++
+	return l.version
+}
+
 // advance moves the offset past id. Callers hold l.mu.
 func (l *ledger) advance(id int64) {
 	if id >= l.offset {
