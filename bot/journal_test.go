@@ -195,3 +195,41 @@ func TestLedgerFollowsARestartOfTheUpdateIDs(t *testing.T) {
 		})
 	}
 }
+
+// refuserAfterSave admits every update but refuse, which it refuses only
+// once the checkpoint holds the updates before it: the pass over it comes
+// after the save of the batch's accepted updates began.
+type refuserAfterSave struct {
+	*recorder
+	cp     Checkpoint
+	refuse int64
+}
+
+func (r *refuserAfterSave) Admit(ctx context.Context, u Update) bool {
+	if u.ID != r.refuse {
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		raw, err := r.cp.Load(ctx)
+		var st checkpointState
+		if err == nil && json.Unmarshal(raw, &st) == nil && st.Offset == r.refuse {
+			break
+		}
+	}
+	return false
+}
+
+func (r *refuserAfterSave) HandleAdmitted(ctx context.Context, u Update) { r.HandleUpdate(ctx, u) }
+
+// accept returns once a save carries all of the batch, as it promises, the
+// updates passed over after its accepted ones included.
+func TestLedgerSavesABatchsPassesBeforeConfirmingIt(t *testing.T) {
+	t.Parallel()
+	cp := &MemoryCheckpoint{}
+	h := &refuserAfterSave{recorder: newRecorder(), cp: cp, refuse: 13}
+	d := newTestDispatcher(t, context.Background(), cp, h)
+	require.NoError(t, d.accept(context.Background(), batch{updates: []Update{text(11, 1, "/list"), text(12, 2, "/list"), text(13, 3, "/list")}}))
+	assert.Equal(t, int64(14), savedState(t, cp).Offset)
+	h.waitFor(t, 1)
+	h.waitFor(t, 2)
+}
