@@ -35,8 +35,9 @@ type patchKind struct {
 // Deployment, and on the status update teleop makes when a scale is done,
 // with nothing else writing: TELEOP_BENCH_APPS of each (the TeleApps with
 // the status teleop gives a ready app, the Deployments at 0 replicas so
-// that no pod is made), patched by the benchmarks' writers in interleaved rounds. The API server's idle CPU,
-// measured before, is taken off each round. Run once (-benchtime=1x).
+// that no pod is made), written by the benchmarks' writers in interleaved
+// rounds. The API server's idle CPU, measured before, is taken off each
+// round. Run once (-benchtime=1x).
 func BenchmarkAPIServerPatch(b *testing.B) {
 	if os.Getenv(cluster.EnvSkip) == "1" {
 		b.Skip("SKIPPED: the API server benchmark needs the local control plane and TELEOP_SKIP_CLUSTER=1 is set")
